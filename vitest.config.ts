@@ -4,7 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
-    hookTimeout: 60_000,
+    hookTimeout: 120_000,
     pool: 'forks',
+    // The JSON report is what .ci/run counts from; the default reporter is what people read.
+    reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
   },
 });

@@ -161,7 +161,13 @@ export class Chip {
       const off = a - geo.sectorStart[s]!;
       const n = Math.min(length - done, geo.sectorSize[s]! - off);
       const { data, prog } = this.mutable(s);
-      if (programSemantics) {
+      const bFirst = Math.floor(off / ws);
+      const bEnd = Math.ceil((off + n) / ws);
+      if (programSemantics && !anySet(prog, bFirst, bEnd)) {
+        // Erased blocks hold the erase value, so programming them stores the bytes as given.
+        if (n <= 32) for (let i = 0; i < n; i++) data[off + i] = src[srcOff + done + i]!;
+        else data.set(src.subarray(srcOff + done, srcOff + done + n), off);
+      } else if (programSemantics) {
         for (let i = 0; i < n; i++) {
           const v = src[srcOff + done + i]!;
           data[off + i] = erase0 ? data[off + i]! | v : data[off + i]! & v;
@@ -169,7 +175,7 @@ export class Chip {
       } else {
         data.set(src.subarray(srcOff + done, srcOff + done + n), off);
       }
-      for (let b = Math.floor(off / ws); b < Math.ceil((off + n) / ws); b++) prog[b] = 1;
+      prog.fill(1, bFirst, bEnd);
       done += n;
     }
   }
@@ -218,4 +224,9 @@ export class Chip {
     if (b === null) return a.every((v) => v === ev);
     return Buffer.compare(a, b) === 0;
   }
+}
+
+function anySet(flags: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (flags[i] !== 0) return true;
+  return false;
 }

@@ -1,0 +1,213 @@
+/**
+ * What `flash inspect` shows: partitions, the image in each slot (version, verdict), each trailer's
+ * fields, where an interrupted swap stands (decoded as MCUboot would), and the swap type the next
+ * boot would choose. Pure: reads the flash, changes nothing.
+ */
+import type { Flash } from '../flash/flash.js';
+import type { PartitionName, Strategy } from '../flash/types.js';
+import { ImageError, parseImage, verifyImage } from '../image/index.js';
+import type { TrustStore } from '../image/index.js';
+import { swapTypeFromStates, trailerConfigOf } from '../boot/public.js';
+import {
+  decodeStatusEntries,
+  readSwapSize,
+  readSwapState,
+  statusSourceMove,
+  statusSourceScratch,
+  swapTypeName,
+} from '../boot/trailer.js';
+import type { SwapState, TrailerConfig } from '../boot/trailer.js';
+
+export interface SlotDescription {
+  name: PartitionName;
+  device: string;
+  offset: number;
+  size: number;
+  image: {
+    version: string;
+    valid: boolean;
+    /** false when no --trust key was given: `valid` then covers the hash only. */
+    signatureChecked: boolean;
+    reason: string | null;
+    size: number;
+  } | null;
+  /** Why no image could be read, when the slot is not erased but holds no parsable image. */
+  imageProblem: string | null;
+  trailer: {
+    magic: string;
+    imageOk: string;
+    copyDone: string;
+    swapType: string;
+    swapSize: number | null;
+  } | null;
+  erased: boolean;
+}
+
+export interface FlashDescription {
+  board: string;
+  strategy: Strategy;
+  devices: { id: string; size: number; writeSize: number; eraseValue: number; sectors: string }[];
+  opIndex: number;
+  elapsedUs: number;
+  partitions: { name: PartitionName; device: string; offset: number; size: number }[];
+  slots: SlotDescription[];
+  nextBootSwapType: string;
+  swapInProgress: { source: string; op: string; idx: number; state: number } | null;
+  otaState: { usedBytes: number } | null;
+  storage: { usedBytes: number } | null;
+}
+
+const SLOT_AREAS: PartitionName[] = ['slot0', 'slot1', 'scratch'];
+
+export function describeFlash(flash: Flash, options: { strategy?: Strategy | undefined; trust: TrustStore | null }): FlashDescription {
+  const cfg = trailerConfigOf(flash.board, options.strategy);
+  const parts = Object.entries(flash.board.partitions) as [PartitionName, { device: string; offset: number; size: number }][];
+  const states = new Map<PartitionName, SwapState>();
+  const slots: SlotDescription[] = [];
+  for (const name of SLOT_AREAS) {
+    if (!flash.hasPartition(name)) continue;
+    const area = flash.area(name);
+    const bytes = area.read(0, area.size);
+    const erased = bytes.every((b) => b === area.eraseValue);
+    const state = trailerFits(area.size, cfg) ? readSwapState(area, cfg) : null;
+    if (state) states.set(name, state);
+    let image: SlotDescription['image'] = null;
+    let imageProblem: string | null = null;
+    if (name !== 'scratch' && !erased) {
+      try {
+        const parsed = parseImage(bytes);
+        const result = options.trust
+          ? verifyImage(bytes, options.trust)
+          : verifyImage(bytes, [], { requireSignature: false });
+        image = {
+          version: parsed.version,
+          valid: result.valid,
+          signatureChecked: options.trust !== null,
+          reason: result.valid ? null : result.message,
+          size: parsed.totalSize_bytes,
+        };
+      } catch (err) {
+        if (!(err instanceof ImageError)) throw err;
+        imageProblem = err.message;
+      }
+    }
+    slots.push({
+      name,
+      device: area.deviceId,
+      offset: area.offset,
+      size: area.size,
+      image,
+      imageProblem,
+      erased,
+      trailer: state
+        ? {
+            magic: state.magic,
+            imageOk: state.imageOk,
+            copyDone: state.copyDone,
+            swapType: String(swapTypeName(state.swapType)),
+            swapSize: state.magic === 'good' ? readSwapSize(area, cfg) : null,
+          }
+        : null,
+    });
+  }
+  const primary = states.get('slot0');
+  const secondary = states.get('slot1');
+  const next = primary && secondary ? String(swapTypeName(swapTypeFromStates(primary, secondary))) : 'unknown';
+  return {
+    board: flash.board.name,
+    strategy: cfg.strategy,
+    devices: flash.board.flash.map((d) => ({
+      id: d.id,
+      size: flash.deviceSize(d.id),
+      writeSize: d.writeSize,
+      eraseValue: d.eraseValue,
+      sectors: d.sectors.map((s) => `${s.count}×${formatSize(s.size)}`).join(' + '),
+    })),
+    opIndex: flash.opIndex,
+    elapsedUs: flash.elapsedUs,
+    partitions: parts.map(([name, p]) => ({ name, device: p.device, offset: p.offset, size: p.size })),
+    slots,
+    nextBootSwapType: next,
+    swapInProgress: swapProgress(flash, cfg, states),
+    otaState: usedBytes(flash, 'ota-state'),
+    storage: usedBytes(flash, 'storage'),
+  };
+}
+
+/** Where an interrupted swap stands: MCUboot's status source, then the entries found there. */
+function swapProgress(flash: Flash, cfg: TrailerConfig, states: Map<PartitionName, SwapState>): FlashDescription['swapInProgress'] {
+  const primary = states.get('slot0');
+  const secondary = states.get('slot1');
+  if (!primary || !secondary) return null;
+  let source: 'none' | 'primary' | 'scratch';
+  if (cfg.strategy === 'swap-move') source = statusSourceMove(primary, secondary);
+  else if (cfg.strategy === 'swap-scratch') {
+    const scratch = states.get('scratch');
+    if (!scratch) return null;
+    source = statusSourceScratch(primary, scratch);
+  } else return null;
+  if (source === 'none') return null;
+  const area = flash.area(source === 'primary' ? 'slot0' : 'scratch');
+  let bootWriteSize = flash.area('slot0').writeSize;
+  if (cfg.strategy === 'swap-scratch') bootWriteSize = Math.max(bootWriteSize, flash.area('scratch').writeSize);
+  const { position } = decodeStatusEntries(area, source === 'scratch', cfg, bootWriteSize);
+  if (!position) return null;
+  return { source, op: position.op, idx: position.idx, state: position.state };
+}
+
+function trailerFits(size: number, cfg: TrailerConfig): boolean {
+  return size >= cfg.maxAlign * 4 + 16;
+}
+
+function usedBytes(flash: Flash, name: PartitionName): { usedBytes: number } | null {
+  if (!flash.hasPartition(name)) return null;
+  const area = flash.area(name);
+  const bytes = area.read(0, area.size);
+  let used = 0;
+  for (const b of bytes) if (b !== area.eraseValue) used++;
+  return { usedBytes: used };
+}
+
+function formatSize(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+}
+
+const hex = (n: number): string => `0x${n.toString(16).padStart(6, '0')}`;
+
+/** `brief`: slots, swap progress and next swap type only (no devices, partitions or data areas). */
+export function formatFlashDescription(file: string, d: FlashDescription, options: { brief?: boolean } = {}): string {
+  const lines: string[] = [];
+  lines.push(`${file}: board ${d.board}, trailers read as ${d.strategy}; ${d.opIndex} flash ops so far, ${(d.elapsedUs / 1e6).toFixed(3)} s of flash time`);
+  if (!options.brief) for (const dev of d.devices) {
+    lines.push(`  device ${dev.id}: ${formatSize(dev.size)} (${dev.sectors}), write size ${dev.writeSize}, erased 0x${dev.eraseValue.toString(16).padStart(2, '0')}`);
+  }
+  if (!options.brief) lines.push('partitions:');
+  if (!options.brief) for (const p of d.partitions) lines.push(`  ${p.name.padEnd(10)} ${p.device.padEnd(9)} ${hex(p.offset)}  ${formatSize(p.size).padStart(9)}`);
+  for (const s of d.slots) {
+    // The scratch area matters to swap-scratch alone (other strategies never touch it).
+    if (s.name === 'scratch' && d.strategy !== 'swap-scratch') continue;
+    lines.push(`${s.name}:`);
+    if (s.image) {
+      const verdict = s.image.valid ? (s.image.signatureChecked ? 'valid (hash and signature)' : 'hash ok, signature not checked (no --trust)') : `INVALID: ${s.image.reason}`;
+      lines.push(`  image    ${s.image.version}, ${s.image.size} bytes, ${verdict}`);
+    } else if (s.name !== 'scratch') {
+      const why = s.imageProblem ?? 'not an image';
+      lines.push(`  image    ${s.erased ? 'none (erased)' : d.swapInProgress ? `parts of both images while the swap is in progress (${why})` : `none readable (${why})`}`);
+    } else {
+      lines.push(`  ${s.erased ? 'erased' : 'holds data'}`);
+    }
+    if (s.trailer) {
+      const t = s.trailer;
+      lines.push(`  trailer  magic ${t.magic}, image_ok ${t.imageOk}, copy_done ${t.copyDone}, swap_info ${t.swapType}${t.swapSize !== null && t.swapSize !== 0xffffffff ? `, swap_size ${t.swapSize}` : ''}`);
+    }
+  }
+  if (d.swapInProgress) {
+    const p = d.swapInProgress;
+    lines.push(`swap in progress: status in ${p.source}, ${p.op} phase, sector index ${p.idx}, state ${p.state} — the next boot resumes it`);
+  }
+  lines.push(`next boot: swap type ${d.nextBootSwapType}`);
+  if (options.brief) return lines.join('\n');
+  if (d.otaState) lines.push(`ota-state: ${d.otaState.usedBytes === 0 ? 'erased (no OTA records yet)' : `${d.otaState.usedBytes} bytes programmed`}`);
+  if (d.storage) lines.push(`storage: ${d.storage.usedBytes === 0 ? 'erased' : `${d.storage.usedBytes} bytes programmed`}`);
+  return lines.join('\n');
+}
