@@ -6,6 +6,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    globalSetup: ['test/setup/build.ts'],
     // The JSON report is what .ci/run counts from; the default reporter is what people read.
     reporters: ['default', ['json', { outputFile: '.vitest-results.json' }]],
   },

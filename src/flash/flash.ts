@@ -187,9 +187,12 @@ export class Flash {
     if (!part) throw new InputError('NO_PARTITION', `board ${this.board.name} has no "${name}" partition`);
     const flash = this;
     const spec = this.spec(part.device);
-    const sectors = this.sectors(part.device)
+    const physical = this.sectors(part.device)
       .filter((s) => s.start >= part.offset && s.start < part.offset + part.size)
       .map((s) => ({ offset: s.start - part.offset, size: s.size }));
+    // MCUBOOT_LOGICAL_SECTOR_SIZE: the bootloader sees its areas as bigger sectors, each erased in one op.
+    const logical = this.board.mcuboot.logicalSectorSize;
+    const sectors = logical !== undefined && (name === 'slot0' || name === 'slot1' || name === 'scratch') ? groupSectors(physical, logical) : physical;
     const check = (off: number, length: number, what: string): void => {
       if (!(off >= 0 && length >= 0 && off + length <= part.size)) {
         throw new FlashError('OUT_OF_RANGE', `${name}: ${what} of ${length} bytes at offset 0x${off.toString(16)} is outside the partition (0x${part.size.toString(16)} bytes)`);
@@ -489,6 +492,18 @@ export class Flash {
     base.elapsedUs = flash.elapsedUs;
     return base;
   }
+}
+
+/** Merge consecutive physical sectors into logical sectors of `size` bytes (a whole number of them). */
+function groupSectors(physical: { offset: number; size: number }[], size: number): { offset: number; size: number }[] {
+  const out: { offset: number; size: number }[] = [];
+  for (const s of physical) {
+    const last = out[out.length - 1];
+    if (last && last.size < size) last.size += s.size;
+    else out.push({ offset: s.offset, size: s.size });
+  }
+  if (!out.every((s) => s.size === size || s.size % size === 0)) throw new InputError('BAD_BOARD', `logical sector size ${size} does not divide the partition's sectors evenly`);
+  return out;
 }
 
 /** A flash advanced op by op along a journal (used by sweeps: clone it at each cut point). */

@@ -37,6 +37,12 @@ export interface McubootSettings {
   maxAlign: number; // BOOT_MAX_ALIGN: 8..32
   validatePrimary: boolean; // MCUBOOT_VALIDATE_PRIMARY_SLOT
   strategies: Strategy[]; // what the partition map supports
+  /**
+   * MCUBOOT_LOGICAL_SECTOR_SIZE: when set, the bootloader sees slot0, slot1 and scratch as runs of
+   * sectors of this size (grouping smaller erase pages), not the chip's own sectors. MCUboot's
+   * simulator needs it for `small-pages` (512-byte pages) and models `k64f-big` with it.
+   */
+  logicalSectorSize?: number;
 }
 
 export interface BoardProfile {

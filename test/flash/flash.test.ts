@@ -195,3 +195,19 @@ describe('clones and the journal', () => {
     }
   });
 });
+
+describe('partitions as the bootloader sees them', () => {
+  it('groups pages into MCUBOOT_LOGICAL_SECTOR_SIZE sectors for the slots, erased in one op', async () => {
+    const { loadBoard } = await import('../../src/flash/board.js');
+    const board = loadBoard('small-pages');
+    const flash = Flash.create(board);
+    const slot0 = flash.area('slot0');
+    expect(board.mcuboot.logicalSectorSize).toBe(4096);
+    expect(slot0.sectors.every((s) => s.size === 4096)).toBe(true);
+    expect(slot0.sectors.length * 4096).toBe(slot0.size);
+    const before = flash.opIndex;
+    slot0.erase(slot0.sectors[1]!.offset, 4096);
+    expect(flash.opIndex - before).toBe(1);
+    expect(flash.area('storage').sectors[0]!.size).toBe(512);
+  });
+});
