@@ -1,5 +1,12 @@
 /** The list of top-level commands, in the order `ota-sim --help` shows them. */
 import type { CommandModule } from 'yargs';
+import { demoCommand } from './demo.js';
+import { flashCommand } from './flash.js';
+import { imageCommand } from './image.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [];
+export const commands: CommandModule<any, any>[] = [
+  imageCommand,
+  flashCommand,
+  demoCommand,
+];

@@ -31,7 +31,8 @@ export async function main(args: string[]): Promise<void> {
 
 class UsageFailure extends OtaSimError {
   constructor(message: string) {
-    super('USAGE', message, 2);
+    // yargs words some failures over several lines; errors are one line.
+    super('USAGE', message.split('\n').map((l) => l.trim()).filter(Boolean).join(' '), 2);
   }
 }
 

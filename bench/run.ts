@@ -1,0 +1,21 @@
+/**
+ * `npm run bench`: every benchmark, printed as figures for this machine beside a reference
+ * measured in the same process. Not a test: nothing here passes or fails on speed.
+ */
+import { cpus } from 'node:os';
+import { benchFlash } from './flash.js';
+import { printResults } from './harness.js';
+import type { BenchResult } from './harness.js';
+import { benchImage } from './image.js';
+
+const suites: [string, () => Promise<BenchResult[]>][] = [
+  ['flash model', benchFlash],
+  ['images (sign / verify)', benchImage],
+];
+
+const only = process.argv.slice(2);
+process.stdout.write(`ota-sim benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`);
+for (const [title, run] of suites) {
+  if (only.length > 0 && !only.some((o) => title.includes(o))) continue;
+  printResults(title, await run());
+}
