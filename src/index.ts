@@ -1,2 +1,12 @@
-/** ota-sim's public API: everything users import comes from here. */
+/**
+ * ota-sim's public API: everything users import comes from here (`import { ... } from 'ota-sim'`).
+ * The CLI is a thin layer over these functions.
+ */
 export * from './errors.js';
+export { Prng, mixSeed } from './prng.js';
+export * from './flash/index.js';
+export * from './image/index.js';
+export { boot, bootIsImgConfirmed, bootSetConfirmed, bootSetPending, swapType, inspectSwap, BOOT_DEFECTS } from './boot/index.js';
+export type { BootOptions, BootResult, BootDefect, SwapInspection } from './boot/index.js';
+export { programSlot } from './boot/program.js';
+export type { SlotMark, SlotName } from './boot/program.js';
