@@ -8,14 +8,8 @@ import type { PartitionName, Strategy } from '../flash/types.js';
 import { ImageError, parseImage, verifyImage } from '../image/index.js';
 import type { TrustStore } from '../image/index.js';
 import { swapTypeFromStates, trailerConfigOf } from '../boot/public.js';
-import {
-  decodeStatusEntries,
-  readSwapSize,
-  readSwapState,
-  statusSourceMove,
-  statusSourceScratch,
-  swapTypeName,
-} from '../boot/trailer.js';
+import { inspectSwap } from '../boot/inspect.js';
+import { readSwapSize, readSwapState, swapTypeName } from '../boot/trailer.js';
 import type { SwapState, TrailerConfig } from '../boot/trailer.js';
 
 export interface SlotDescription {
@@ -52,7 +46,8 @@ export interface FlashDescription {
   partitions: { name: PartitionName; device: string; offset: number; size: number }[];
   slots: SlotDescription[];
   nextBootSwapType: string;
-  swapInProgress: { source: string; op: string; idx: number; state: number } | null;
+  /** MCUboot's reading of where a swap stands (null for overwrite-only, which keeps no status). */
+  swap: { source: string; interrupted: { op: string; idx: number; state: number; swapType: string } | null; summary: string } | null;
   otaState: { usedBytes: number } | null;
   storage: { usedBytes: number } | null;
 }
@@ -113,6 +108,7 @@ export function describeFlash(flash: Flash, options: { strategy?: Strategy | und
   const primary = states.get('slot0');
   const secondary = states.get('slot1');
   const next = primary && secondary ? String(swapTypeName(swapTypeFromStates(primary, secondary))) : 'unknown';
+  const swap = cfg.strategy === 'swap-move' || cfg.strategy === 'swap-scratch' ? inspectSwap(flash, cfg.strategy) : null;
   return {
     board: flash.board.name,
     strategy: cfg.strategy,
@@ -128,31 +124,16 @@ export function describeFlash(flash: Flash, options: { strategy?: Strategy | und
     partitions: parts.map(([name, p]) => ({ name, device: p.device, offset: p.offset, size: p.size })),
     slots,
     nextBootSwapType: next,
-    swapInProgress: swapProgress(flash, cfg, states),
+    swap: swap
+      ? {
+          source: swap.source,
+          interrupted: swap.interrupted ? { op: swap.interrupted.op, idx: swap.interrupted.idx, state: swap.interrupted.state, swapType: swap.interrupted.swapType } : null,
+          summary: swap.summary,
+        }
+      : null,
     otaState: usedBytes(flash, 'ota-state'),
     storage: usedBytes(flash, 'storage'),
   };
-}
-
-/** Where an interrupted swap stands: MCUboot's status source, then the entries found there. */
-function swapProgress(flash: Flash, cfg: TrailerConfig, states: Map<PartitionName, SwapState>): FlashDescription['swapInProgress'] {
-  const primary = states.get('slot0');
-  const secondary = states.get('slot1');
-  if (!primary || !secondary) return null;
-  let source: 'none' | 'primary' | 'scratch';
-  if (cfg.strategy === 'swap-move') source = statusSourceMove(primary, secondary);
-  else if (cfg.strategy === 'swap-scratch') {
-    const scratch = states.get('scratch');
-    if (!scratch) return null;
-    source = statusSourceScratch(primary, scratch);
-  } else return null;
-  if (source === 'none') return null;
-  const area = flash.area(source === 'primary' ? 'slot0' : 'scratch');
-  let bootWriteSize = flash.area('slot0').writeSize;
-  if (cfg.strategy === 'swap-scratch') bootWriteSize = Math.max(bootWriteSize, flash.area('scratch').writeSize);
-  const { position } = decodeStatusEntries(area, source === 'scratch', cfg, bootWriteSize);
-  if (!position) return null;
-  return { source, op: position.op, idx: position.idx, state: position.state };
 }
 
 function trailerFits(size: number, cfg: TrailerConfig): boolean {
@@ -192,7 +173,7 @@ export function formatFlashDescription(file: string, d: FlashDescription, option
       lines.push(`  image    ${s.image.version}, ${s.image.size} bytes, ${verdict}`);
     } else if (s.name !== 'scratch') {
       const why = s.imageProblem ?? 'not an image';
-      lines.push(`  image    ${s.erased ? 'none (erased)' : d.swapInProgress ? `parts of both images while the swap is in progress (${why})` : `none readable (${why})`}`);
+      lines.push(`  image    ${s.erased ? 'none (erased)' : d.swap?.interrupted ? `parts of both images while the swap is in progress (${why})` : `none readable (${why})`}`);
     } else {
       lines.push(`  ${s.erased ? 'erased' : 'holds data'}`);
     }
@@ -201,11 +182,9 @@ export function formatFlashDescription(file: string, d: FlashDescription, option
       lines.push(`  trailer  magic ${t.magic}, image_ok ${t.imageOk}, copy_done ${t.copyDone}, swap_info ${t.swapType}${t.swapSize !== null && t.swapSize !== 0xffffffff ? `, swap_size ${t.swapSize}` : ''}`);
     }
   }
-  if (d.swapInProgress) {
-    const p = d.swapInProgress;
-    lines.push(`swap in progress: status in ${p.source}, ${p.op} phase, sector index ${p.idx}, state ${p.state} — the next boot resumes it`);
-  }
-  lines.push(`next boot: swap type ${d.nextBootSwapType}`);
+  if (d.swap) lines.push(`swap: ${d.swap.summary}`);
+  if (d.swap?.interrupted) lines.push(`next boot: resumes the interrupted ${d.swap.interrupted.swapType} swap (MCUboot's swap table alone reads ${d.nextBootSwapType})`);
+  else lines.push(`next boot: swap type ${d.nextBootSwapType}`);
   if (options.brief) return lines.join('\n');
   if (d.otaState) lines.push(`ota-state: ${d.otaState.usedBytes === 0 ? 'erased (no OTA records yet)' : `${d.otaState.usedBytes} bytes programmed`}`);
   if (d.storage) lines.push(`storage: ${d.storage.usedBytes === 0 ? 'erased' : `${d.storage.usedBytes} bytes programmed`}`);

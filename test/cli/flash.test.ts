@@ -1,8 +1,9 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runBin, runCli } from '../helpers/cli.js';
+import { ROOT, runBin, runCli } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ota-sim-cli-flash-'));
 const f = (name: string): string => join(dir, name);
@@ -100,4 +101,28 @@ describe('the built executable', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/frobnicate|Unknown/i);
   });
+});
+
+describe('flash inspect on MCUboot simulator dumps', () => {
+  const dumps = join(ROOT, 'test/fixtures/mcuboot');
+  const cases: [string, string, { source: string; swapType: string; op: string; idx: number; state: number }][] = [
+    ['swap-move', 'cut-75', { source: 'primary', swapType: 'perm', op: 'move', idx: 12, state: 1 }],
+    ['swap-move', 'revert-cut-455', { source: 'primary', swapType: 'revert', op: 'swap', idx: 13, state: 1 }],
+    // Early in a swap-scratch swap the status lives only in the scratch trailer.
+    ['swap-scratch', 'cut-135', { source: 'scratch', swapType: 'perm', op: 'swap', idx: 1, state: 3 }],
+    ['swap-scratch', 'cut-541', { source: 'primary', swapType: 'perm', op: 'swap', idx: 3, state: 2 }],
+  ];
+  for (const [strategy, name, want] of cases) {
+    it(`${strategy}/${name}: shows where the swap stood`, async () => {
+      const file = f(`${strategy}-${name}.bin`);
+      writeFileSync(file, gunzipSync(readFileSync(join(dumps, strategy, `${name}.bin.gz`))));
+      const r = await runCli(['flash', 'inspect', file, '--board', 'nrf52840', '--strategy', strategy, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const json = JSON.parse(r.stdout) as { swap: { source: string; interrupted: { op: string; idx: number; state: number; swapType: string } | null } };
+      expect(json.swap.source).toBe(want.source);
+      expect(json.swap.interrupted).toEqual({ op: want.op, idx: want.idx, state: want.state, swapType: want.swapType });
+      const text = await runCli(['flash', 'inspect', file, '--board', 'nrf52840', '--strategy', strategy]);
+      expect(text.stdout).toMatch(new RegExp(`next boot: resumes the interrupted ${want.swapType} swap`));
+    });
+  }
 });
