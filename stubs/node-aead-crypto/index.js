@@ -1,0 +1,1 @@
+throw new Error('node-aead-crypto stub: node:crypto provides AES-CCM/GCM');
