@@ -3,6 +3,7 @@
  * measured in the same process. Not a test: nothing here passes or fails on speed.
  */
 import { cpus } from 'node:os';
+import { benchDtls } from './dtls.js';
 import { benchFlash } from './flash.js';
 import { printResults } from './harness.js';
 import type { BenchResult } from './harness.js';
@@ -11,6 +12,7 @@ import { benchImage } from './image.js';
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['flash model', benchFlash],
   ['images (sign / verify)', benchImage],
+  ['DTLS server', benchDtls],
 ];
 
 const only = process.argv.slice(2);

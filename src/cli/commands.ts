@@ -1,5 +1,6 @@
 /** The list of top-level commands, in the order `ota-sim --help` shows them. */
 import type { CommandModule } from 'yargs';
+import { bootCommand } from './boot.js';
 import { demoCommand } from './demo.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
@@ -8,5 +9,6 @@ import { imageCommand } from './image.js';
 export const commands: CommandModule<any, any>[] = [
   imageCommand,
   flashCommand,
+  bootCommand,
   demoCommand,
 ];
