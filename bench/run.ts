@@ -4,6 +4,7 @@
  */
 import { cpus } from 'node:os';
 import { benchDtls } from './dtls.js';
+import { benchBoot } from './boot.js';
 import { benchFlash } from './flash.js';
 import { printResults } from './harness.js';
 import type { BenchResult } from './harness.js';
@@ -12,6 +13,7 @@ import { benchImage } from './image.js';
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['flash model', benchFlash],
   ['images (sign / verify)', benchImage],
+  ['bootloader sweep (nrf52840 swap-move, 200 KiB)', benchBoot],
   ['DTLS server', benchDtls],
 ];
 

@@ -18,7 +18,8 @@ export const COPY_CHUNK_BYTES = 1024;
 /** flash_area_get_sector: index of the sector holding `off` (relative to the area). */
 export function sectorIndexAt(area: BootArea, off: number): number {
   const sectors = area.sectors;
-  assert(off >= 0 && off < area.size && sectors.length > 0, `offset ${off} inside ${area.name}`);
+  // The message is built only on failure (this runs for every flash op of a sweep).
+  if (!(off >= 0 && off < area.size && sectors.length > 0)) assert(false, `offset ${off} inside ${area.name}`);
   let lo = 0;
   let hi = sectors.length - 1;
   while (lo < hi) {
@@ -65,10 +66,14 @@ export function scrambleSlot(area: BootArea): void {
   scrambleRegion(area, 0, area.size, false);
 }
 
-/** boot_copy_region: read and write in COPY_CHUNK_BYTES chunks, one write op per chunk. */
-export function copyRegion(src: BootArea, dst: BootArea, offSrc: number, offDst: number, size: number): void {
+/**
+ * boot_copy_region: read and write in COPY_CHUNK_BYTES chunks, one write op per chunk.
+ * `beforeChunk(done)` runs before each chunk (sweep checkpoints); it does not change what is done.
+ */
+export function copyRegion(src: BootArea, dst: BootArea, offSrc: number, offDst: number, size: number, beforeChunk?: (done: number) => void): void {
   assert(size >= 0 && size <= src.size && size <= dst.size, 'copy length within the areas');
   for (let done = 0; done < size; ) {
+    beforeChunk?.(done);
     const chunk = Math.min(COPY_CHUNK_BYTES, size - done);
     dst.write(offDst + done, src.read(offSrc + done, chunk));
     done += chunk;

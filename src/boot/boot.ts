@@ -42,7 +42,7 @@ import {
 } from './trailer.js';
 import type { SwapTypeName } from './trailer.js';
 import { headerLooksValid, isNonBootable, validateImage } from './validate.js';
-import type { TrustedKey } from './validate.js';
+import type { TrustedKey, ValidationVerdict } from './validate.js';
 
 export interface BootOptions {
   strategy: Strategy;
@@ -57,7 +57,17 @@ export interface BootOptions {
   defects?: readonly BootDefect[];
   /** Replace image validation (tests, memoizing sweeps); default validateImage. */
   validator?: Validator;
+  /**
+   * Validate a slot from its flash area instead of its bytes (sweeps: remember verdicts by the
+   * area's contents without reading the slot). Same contract as `validator`; takes precedence.
+   */
+  areaValidator?: AreaValidator;
 }
+
+/** Image validation given the slot's area (it reads what it needs); see BootOptions.areaValidator. */
+export type AreaValidator = (area: BootArea, trustedKeys: readonly TrustedKey[], maxImageSize_bytes: number, nvCounter: number | null) => ValidationVerdict;
+
+const areaValidators = new WeakMap<BootContext, AreaValidator>();
 
 interface OutcomeBase {
   strategy: Strategy;
@@ -134,6 +144,7 @@ export function makeContext(flash: BootFlash, opts: BootOptions): BootContext {
     notes: [],
   };
   if (strategy === 'swap-move') checkMoveLayout(ctx);
+  if (opts.areaValidator) areaValidators.set(ctx, opts.areaValidator);
   return ctx;
 }
 
@@ -185,7 +196,9 @@ function validateSlot(ctx: BootContext, slot: 0 | 1, bs: BootStatus | null): boo
   if (!headerLooksValid(hdr, area.size)) {
     reason = 'header invalid';
   } else {
-    const verdict = ctx.validator(area.read(0, area.size), ctx.trustedKeys, implOf(ctx).maxImageSize(ctx), ctx.nvCounter);
+    const byArea = areaValidators.get(ctx);
+    const max = implOf(ctx).maxImageSize(ctx);
+    const verdict = byArea ? byArea(area, ctx.trustedKeys, max, ctx.nvCounter) : ctx.validator(area.read(0, area.size), ctx.trustedKeys, max, ctx.nvCounter);
     if (!verdict.ok) reason = verdict.reason;
   }
   if (reason !== null) {

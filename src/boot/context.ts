@@ -108,12 +108,14 @@ export function areaOfSlot(ctx: BootContext, slot: 0 | 1): BootArea {
 
 export function sectorSize(area: BootArea, i: number): number {
   const s = area.sectors[i];
-  assert(s !== undefined, `${area.name} has a sector ${i}`);
+  // The message is built only on failure (this runs for every flash op of a sweep).
+  if (!(s !== undefined)) assert(false, `${area.name} has a sector ${i}`);
   return s.size;
 }
 
 export function sectorOffset(area: BootArea, i: number): number {
   const s = area.sectors[i];
-  assert(s !== undefined, `${area.name} has a sector ${i}`);
+  // The message is built only on failure (this runs for every flash op of a sweep).
+  if (!(s !== undefined)) assert(false, `${area.name} has a sector ${i}`);
   return s.offset;
 }

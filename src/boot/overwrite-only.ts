@@ -7,6 +7,7 @@
 import { copyRegion, eraseRegion, scrambleRegion } from './area.js';
 import { BootPanic, sectorOffset, sectorSize } from './context.js';
 import type { BootContext } from './context.js';
+import { checkpoint } from './sweep-hook.js';
 import { trailerOffsets } from './trailer.js';
 
 /** bootutil_max_image_size for overwrite-only: up to the swap_info field of the slot. */
@@ -28,6 +29,7 @@ export function copyImage(ctx: BootContext): void {
     // flash_area_read past the secondary fails and boot_perform_update asserts.
     throw new BootPanic(`overwrite-only: copying ${size} bytes of slot0 size from a ${sec.size}-byte slot1`);
   }
+  checkpoint(ctx, null, 'overwrite-copy', size, 0);
   copyRegion(sec, pri, 0, 0, size);
   scrambleRegion(sec, sectorOffset(sec, 0), sectorSize(sec, 0), false);
   const last = sec.sectors.length - 1;

@@ -9,6 +9,7 @@ import { copyRegion, eraseRegion } from './area.js';
 import { BootPanic, hasImageMagic, readRawHeader, sectorOffset, sectorSize, statusIsReset } from './context.js';
 import type { BootContext, BootStatus, RawHeader } from './context.js';
 import { scrambleTrailerSectors, swapStatusInit } from './swap-misc.js';
+import { checkpoint } from './sweep-hook.js';
 import { SwapType, readSwapSize, readSwapState, trailerSize, writeCopyDone, writeImageOk, writeMagic, writeStatusEntry, writeSwapSize } from './trailer.js';
 
 /** boot_write_status: the entry for bs's position, into the primary trailer. */
@@ -120,6 +121,7 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
   const secOff = sectorOffset(ctx.secondary, idx - 1);
   const early = ctx.defects.has('status-before-copy');
   if (bs.state === 1) {
+    checkpoint(ctx, bs, 'move-swap-1', idx, sz);
     if (early) writeStatus(ctx, bs);
     eraseRegion(ctx.primary, priOff, sz, false);
     copyRegion(ctx.secondary, ctx.primary, secOff, priOff, sz);
@@ -127,6 +129,7 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
     bs.state = 2;
   }
   if (bs.state === 2) {
+    checkpoint(ctx, bs, 'move-swap-2', idx, sz);
     if (early) writeStatus(ctx, bs);
     eraseRegion(ctx.secondary, secOff, sz, false);
     copyRegion(ctx.primary, ctx.secondary, priUpOff, secOff, sz);
@@ -154,7 +157,10 @@ export function swapRunMove(ctx: BootContext, bs: BootStatus, copySize_bytes: nu
   fixupRevert(ctx, bs);
   if (bs.op === 'move') {
     for (let idx = lastIdx; idx > 0; idx--) {
-      if (idx <= lastIdx - bs.idx + 1) moveSectorUp(ctx, idx, sectorSz, bs);
+      if (idx <= lastIdx - bs.idx + 1) {
+        checkpoint(ctx, bs, 'move-up', idx, lastIdx);
+        moveSectorUp(ctx, idx, sectorSz, bs);
+      }
     }
     bs.idx = 1;
   }

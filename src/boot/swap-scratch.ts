@@ -10,6 +10,7 @@ import type { BootArea } from './area.js';
 import { BootPanic, readRawHeader, sectorOffset, sectorSize, statusIsReset } from './context.js';
 import type { BootContext, BootStatus, RawHeader } from './context.js';
 import { scrambleTrailerSectors, swapStatusInit } from './swap-misc.js';
+import { checkpoint } from './sweep-hook.js';
 import {
   SwapType,
   magicIsGood,
@@ -234,6 +235,7 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
   const early = ctx.defects.has('status-before-copy');
 
   if (bs.state === 1) {
+    checkpoint(ctx, bs, 'scratch-1', idx, sz);
     eraseRegion(scratch, 0, scratch.size, false);
     if (bs.idx === 1) {
       // A trailer in the scratch holds swap_info while the primary trailer is erased.
@@ -245,12 +247,13 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
       }
     }
     if (early) writeStatus(ctx, bs);
-    copyRegion(sec, scratch, imgOff, 0, copySz);
+    copyRegion(sec, scratch, imgOff, 0, copySz, (done) => checkpoint(ctx, bs, 'scratch-1-copy', idx, done));
     if (!early) writeStatus(ctx, bs);
     bs.state = 2;
   }
 
   if (bs.state === 2) {
+    checkpoint(ctx, bs, 'scratch-2', idx, sz);
     let eraseSz = sz;
     if (bs.idx === 1) {
       scrambleTrailerSectors(ctx, sec);
@@ -258,12 +261,13 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
     }
     if (early) writeStatus(ctx, bs);
     if (eraseSz > 0) eraseRegion(sec, imgOff, eraseSz, false);
-    copyRegion(pri, sec, imgOff, imgOff, copySz);
+    copyRegion(pri, sec, imgOff, imgOff, copySz, (done) => checkpoint(ctx, bs, 'scratch-2-copy', idx, done));
     if (!early) writeStatus(ctx, bs);
     bs.state = 3;
   }
 
   if (bs.state === 3) {
+    checkpoint(ctx, bs, 'scratch-3', idx, sz);
     let eraseSz = sz;
     if (bs.useScratch) {
       scrambleTrailerSectors(ctx, pri);
@@ -272,7 +276,7 @@ function swapSectors(ctx: BootContext, idx: number, sz: number, bs: BootStatus):
     const statusFirst = early && !bs.useScratch;
     if (statusFirst) writeStatus(ctx, bs);
     if (eraseSz > 0) eraseRegion(pri, imgOff, eraseSz, false);
-    copyRegion(scratch, pri, 0, imgOff, copySz);
+    copyRegion(scratch, pri, 0, imgOff, copySz, (done) => checkpoint(ctx, bs, 'scratch-3-copy', idx, done));
     if (bs.useScratch) {
       const scratchTrailerOff = statusArea(scratch, true, ctx.cfg).offset;
       copyRegion(scratch, pri, scratchTrailerOff, imgOff + copySz, (statusStateCount(ctx.cfg.strategy) - 1) * ctx.writeSize);

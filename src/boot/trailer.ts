@@ -123,7 +123,8 @@ export function trailerOffsets(areaSize: number, cfg: TrailerConfig): TrailerOff
 /** Where the swap-status entries start in an area (boot_status_off), and how many there are. */
 export function statusArea(area: TrailerArea, isScratch: boolean, cfg: TrailerConfig): { offset: number; entries: number } {
   const fromEnd = isScratch ? scratchTrailerSize(cfg, area.writeSize) : trailerSize(cfg, area.writeSize);
-  assert(fromEnd <= area.size, `trailer of ${fromEnd} bytes fits ${area.name}`);
+  // The message is built only on failure (this runs for every flash op of a sweep).
+  if (!(fromEnd <= area.size)) assert(false, `trailer of ${fromEnd} bytes fits ${area.name}`);
   const perSector = statusStateCount(cfg.strategy);
   return { offset: area.size - fromEnd, entries: isScratch ? perSector : perSector * cfg.maxSectors };
 }

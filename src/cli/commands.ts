@@ -4,11 +4,13 @@ import { bootCommand } from './boot.js';
 import { demoCommand } from './demo.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
+import { sweepCommand } from './sweep.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
   imageCommand,
   flashCommand,
   bootCommand,
+  sweepCommand,
   demoCommand,
 ];

@@ -59,28 +59,70 @@ export class ChipGeometry {
   }
 }
 
+/** Ownership tags: a chip owns sector s iff ownTag[s] equals its current tag (see Chip.owns). */
+let nextTag = 1;
+
 export class Chip {
   /** Sector contents; null = fully erased. */
   readonly data: (Uint8Array | null)[];
   /** Per sector, one byte per write block: 1 = programmed since the last erase. null = none. */
   readonly prog: (Uint8Array | null)[];
-  /** 1 where this chip alone holds the sector's buffers (else copy before changing them). */
-  readonly owned: Uint8Array;
-  readonly eraseCounts: Uint32Array;
+  /**
+   * Copy-on-write bookkeeping: this chip alone holds sector s's buffers (and may change them in
+   * place) iff ownTag[s] === tag. Cloning or freezing gives the chip a new tag, which disowns every
+   * sector at once; a disowned buffer is never changed again by anyone (it is copied first).
+   */
+  private readonly ownTag: number[];
+  private tag: number;
+  /** Erase counts, shared with clones until one side erases (then copied). */
+  private counts: Uint32Array;
+  private countsShared: boolean;
 
   constructor(readonly geo: ChipGeometry, from?: Chip) {
     const n = geo.sectorCount;
     if (from) {
       this.data = from.data.slice();
       this.prog = from.prog.slice();
-      this.eraseCounts = from.eraseCounts.slice();
-      from.owned.fill(0);
+      this.ownTag = from.ownTag.slice();
+      from.tag = nextTag++;
+      this.counts = from.counts;
+      this.countsShared = true;
+      from.countsShared = true;
     } else {
       this.data = new Array<Uint8Array | null>(n).fill(null);
       this.prog = new Array<Uint8Array | null>(n).fill(null);
-      this.eraseCounts = new Uint32Array(n);
+      this.ownTag = new Array<number>(n).fill(0);
+      this.counts = new Uint32Array(n);
+      this.countsShared = false;
     }
-    this.owned = new Uint8Array(n);
+    this.tag = nextTag++;
+  }
+
+  /** Erase counts per sector (read-only view; change them with addEraseCount / setEraseCounts). */
+  get eraseCounts(): Readonly<Uint32Array> {
+    return this.counts;
+  }
+
+  private ownCounts(): Uint32Array {
+    if (this.countsShared) {
+      this.counts = this.counts.slice();
+      this.countsShared = false;
+    }
+    return this.counts;
+  }
+
+  addEraseCount(s: number, delta: number): void {
+    const c = this.ownCounts();
+    c[s] = c[s]! + delta;
+  }
+
+  setEraseCounts(counts: ArrayLike<number>): void {
+    this.ownCounts().set(counts);
+  }
+
+  /** Whether this chip alone holds sector s's buffers. */
+  owns(s: number): boolean {
+    return this.ownTag[s] === this.tag;
   }
 
   get eraseValue(): number {
@@ -102,8 +144,12 @@ export class Chip {
       const off = a - start;
       const n = Math.min(length - done, geo.sectorSize[s]! - off);
       const buf = this.data[s];
-      if (buf) out.set(buf.subarray(off, off + n), outOff + done);
-      else out.fill(this.eraseValue, outOff + done, outOff + done + n);
+      if (buf) {
+        if (n <= 64) for (let i = 0; i < n; i++) out[outOff + done + i] = buf[off + i]!;
+        else out.set(buf.subarray(off, off + n), outOff + done);
+      } else {
+        out.fill(this.eraseValue, outOff + done, outOff + done + n);
+      }
       done += n;
     }
   }
@@ -114,25 +160,35 @@ export class Chip {
     let data = this.data[s] ?? null;
     let prog = this.prog[s] ?? null;
     if (data === null || prog === null) {
-      data = new Uint8Array(geo.sectorSize[s]!).fill(this.eraseValue);
+      data = new Uint8Array(geo.sectorSize[s]!);
+      if (this.eraseValue !== 0) data.fill(this.eraseValue);
       prog = new Uint8Array(Math.ceil(geo.sectorSize[s]! / geo.spec.writeSize));
-    } else if (this.owned[s] === 0) {
+    } else if (this.ownTag[s] !== this.tag) {
       data = data.slice();
       prog = prog.slice();
     }
     this.data[s] = data;
     this.prog[s] = prog;
-    this.owned[s] = 1;
+    this.ownTag[s] = this.tag;
     return { data, prog };
   }
 
-  /** Whether any write block in [addr, addr+length) was programmed since its erase. */
+  /** Whether any write block in [addr, addr+length) was programmed since its erase; its address or -1. */
   firstProgrammed(addr: number, length: number): number {
-    const ws = this.geo.spec.writeSize;
-    for (let a = addr; a < addr + length; a += ws) {
-      const s = this.geo.sectorIndexAt(a);
+    const geo = this.geo;
+    const ws = geo.spec.writeSize;
+    const end = addr + length;
+    let a = addr;
+    while (a < end) {
+      const s = geo.sectorIndexAt(a);
+      const start = geo.sectorStart[s]!;
+      const sEnd = Math.min(end, start + geo.sectorSize[s]!);
       const prog = this.prog[s];
-      if (prog && prog[(a - this.geo.sectorStart[s]!) / ws] === 1) return a;
+      if (prog) {
+        const b1 = Math.ceil((sEnd - start) / ws);
+        for (let b = Math.floor((a - start) / ws); b < b1; b++) if (prog[b] === 1) return start + b * ws;
+      }
+      a = sEnd;
     }
     return -1;
   }
@@ -166,7 +222,7 @@ export class Chip {
       if (programSemantics && !anySet(prog, bFirst, bEnd)) {
         // Erased blocks hold the erase value, so programming them stores the bytes as given.
         if (n <= 32) for (let i = 0; i < n; i++) data[off + i] = src[srcOff + done + i]!;
-        else data.set(src.subarray(srcOff + done, srcOff + done + n), off);
+        else data.set(srcOff + done === 0 && n === src.length ? src : src.subarray(srcOff + done, srcOff + done + n), off);
       } else if (programSemantics) {
         for (let i = 0; i < n; i++) {
           const v = src[srcOff + done + i]!;
@@ -184,8 +240,8 @@ export class Chip {
   eraseSector(s: number): void {
     this.data[s] = null;
     this.prog[s] = null;
-    this.owned[s] = 0;
-    this.eraseCounts[s] = this.eraseCounts[s]! + 1;
+    this.ownTag[s] = 0;
+    this.addEraseCount(s, 1);
   }
 
   /**
@@ -211,7 +267,7 @@ export class Chip {
     if (!any) {
       this.data[s] = null;
       this.prog[s] = null;
-      this.owned[s] = 0;
+      this.ownTag[s] = 0;
     }
   }
 
@@ -224,9 +280,61 @@ export class Chip {
     if (b === null) return a.every((v) => v === ev);
     return Buffer.compare(a, b) === 0;
   }
+
+  /** The sector buffers as they are now, frozen: this chip copies a sector before changing it again. */
+  freeze(first = 0, last = this.geo.sectorCount - 1): ChipSnapshot {
+    if (first === 0 && last === this.geo.sectorCount - 1) this.tag = nextTag++;
+    else for (let s = first; s <= last; s++) this.ownTag[s] = 0;
+    return { first, data: this.data.slice(first, last + 1), prog: this.prog.slice(first, last + 1) };
+  }
+
+  /**
+   * Whether sectors of `snap` hold what this chip holds now (bytes and programmed flags). Where a
+   * sector matches by bytes but not by buffer, the snapshot adopts this chip's buffer if nobody can
+   * change it any more (not owned), so that the next comparison is one identity check.
+   */
+  sameAs(snap: ChipSnapshot): boolean {
+    const ev = this.eraseValue;
+    const data = snap.data as (Uint8Array | null)[];
+    const prog = snap.prog as (Uint8Array | null)[];
+    for (let i = 0; i < data.length; i++) {
+      const s = snap.first + i;
+      const a = this.data[s] ?? null;
+      const b = data[i] ?? null;
+      const pa = this.prog[s] ?? null;
+      const pb = prog[i] ?? null;
+      if (a === b && pa === pb) continue;
+      if (!bytesEqualOrFill(a, b, ev) || !bytesEqualOrFill(pa, pb, 0)) return false;
+      if (this.ownTag[s] !== this.tag) {
+        data[i] = a;
+        prog[i] = pa;
+      }
+    }
+    return true;
+  }
 }
 
 function anySet(flags: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (flags[i] !== 0) return true;
   return false;
+}
+
+/** Frozen sector buffers of a chip (sectors first..first+data.length-1). */
+export interface ChipSnapshot {
+  readonly first: number;
+  readonly data: readonly (Uint8Array | null)[];
+  readonly prog: readonly (Uint8Array | null)[];
+}
+
+/** a and b hold the same bytes, null standing for `fill` everywhere. */
+function bytesEqualOrFill(a: Uint8Array | null, b: Uint8Array | null, fill: number): boolean {
+  if (a === b) return true;
+  if (a === null) return allEqual(b!, fill);
+  if (b === null) return allEqual(a, fill);
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+function allEqual(a: Uint8Array, v: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== v) return false;
+  return true;
 }

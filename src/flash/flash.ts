@@ -8,8 +8,10 @@
 import { InputError } from '../errors.js';
 import { Prng, mixSeed } from '../prng.js';
 import { Chip, ChipGeometry } from './chip.js';
+import type { ChipSnapshot } from './chip.js';
 import { FlashError, PowerCut } from './errors.js';
 import { Journal, OpKind } from './journal.js';
+import type { JournalEntry } from './journal.js';
 import type { BoardProfile, EraseValue, FlashDeviceSpec, PartitionName } from './types.js';
 
 export interface FlashOptions {
@@ -42,6 +44,17 @@ export interface FlashArea {
   erase(off: number, length: number): void;
 }
 
+/** Frozen contents of a whole flash (see Flash.freeze). */
+export interface FlashSnapshot {
+  readonly chips: readonly ChipSnapshot[];
+}
+
+/** Frozen contents of some sectors of one device (see Flash.freezeRegion). */
+export interface RegionSnapshot {
+  readonly deviceId: string;
+  readonly snap: ChipSnapshot;
+}
+
 export class Flash {
   readonly board: BoardProfile;
   readonly strict: boolean;
@@ -51,11 +64,12 @@ export class Flash {
   onCost: ((cost_us: number) => void) | null = null;
 
   private readonly chips: Chip[];
-  private readonly chipIds: Map<string, number>;
+  private readonly chipIds: ReadonlyMap<string, number>;
   private _opIndex = 0;
   private _powered = true;
   private cut: PowerCutPlan | null = null;
-  private readonly failures = new Set<number>();
+  /** Ops armed to fail (armFailure); null until one is armed (most flashes never have one). */
+  private failures: Set<number> | null = null;
   private journal: Journal | null;
   private journalBase: Flash | null = null;
   private areas = new Map<PartitionName, FlashArea>();
@@ -64,7 +78,12 @@ export class Flash {
     this.board = board;
     this.chips = chips;
     this.strict = strict;
-    this.chipIds = new Map(board.flash.map((spec, i) => [spec.id, i]));
+    let ids = chipIdsCache.get(board);
+    if (!ids) {
+      ids = new Map(board.flash.map((spec, i) => [spec.id, i]));
+      chipIdsCache.set(board, ids);
+    }
+    this.chipIds = ids;
     this.journal = journal ? new Journal() : null;
   }
 
@@ -103,7 +122,7 @@ export class Flash {
   }
 
   read(deviceId: string, addr: number, length: number): Uint8Array {
-    const out = new Uint8Array(length);
+    const out = allocRead(length);
     this.readInto(deviceId, addr, length, out, 0);
     return out;
   }
@@ -187,12 +206,24 @@ export class Flash {
     if (!part) throw new InputError('NO_PARTITION', `board ${this.board.name} has no "${name}" partition`);
     const flash = this;
     const spec = this.spec(part.device);
-    const physical = this.sectors(part.device)
-      .filter((s) => s.start >= part.offset && s.start < part.offset + part.size)
-      .map((s) => ({ offset: s.start - part.offset, size: s.size }));
-    // MCUBOOT_LOGICAL_SECTOR_SIZE: the bootloader sees its areas as bigger sectors, each erased in one op.
-    const logical = this.board.mcuboot.logicalSectorSize;
-    const sectors = logical !== undefined && (name === 'slot0' || name === 'slot1' || name === 'scratch') ? groupSectors(physical, logical) : physical;
+    // The sector list depends on the board only: computed once per board profile and partition.
+    let perBoard = areaSectorsCache.get(this.board);
+    if (!perBoard) {
+      perBoard = new Map();
+      areaSectorsCache.set(this.board, perBoard);
+    }
+    let sectors = perBoard.get(name);
+    if (!sectors) {
+      const physical = this.sectors(part.device)
+        .filter((s) => s.start >= part.offset && s.start < part.offset + part.size)
+        .map((s) => ({ offset: s.start - part.offset, size: s.size }));
+      // MCUBOOT_LOGICAL_SECTOR_SIZE: the bootloader sees its areas as bigger sectors, each erased in one op.
+      const logical = this.board.mcuboot.logicalSectorSize;
+      sectors = Object.freeze(
+        (logical !== undefined && (name === 'slot0' || name === 'slot1' || name === 'scratch') ? groupSectors(physical, logical) : physical).map((x) => Object.freeze(x)),
+      );
+      perBoard.set(name, sectors);
+    }
     const check = (off: number, length: number, what: string): void => {
       if (!(off >= 0 && length >= 0 && off + length <= part.size)) {
         throw new FlashError('OUT_OF_RANGE', `${name}: ${what} of ${length} bytes at offset 0x${off.toString(16)} is outside the partition (0x${part.size.toString(16)} bytes)`);
@@ -240,7 +271,7 @@ export class Flash {
 
   /** Make op `atOp` fail as a driver error (DEVICE_FAILURE) without changing the flash. */
   armFailure(atOp: number): void {
-    this.failures.add(atOp);
+    (this.failures ??= new Set()).add(atOp);
   }
 
   /** Power returns: the flash keeps its contents; a fired cut is gone. */
@@ -273,6 +304,35 @@ export class Flash {
       for (let s = 0; s < chip.geo.sectorCount; s++) if (!chip.sectorEquals(o, s)) return false;
       return true;
     });
+  }
+
+  /** Freeze the current contents (copy-on-write: this flash copies a sector before changing it again). */
+  freeze(): FlashSnapshot {
+    return { chips: this.chips.map((c) => c.freeze()) };
+  }
+
+  /** Whether this flash holds exactly what `snap` froze (bytes and programmed flags, every chip). */
+  sameContent(snap: FlashSnapshot): boolean {
+    if (snap.chips.length !== this.chips.length) return false;
+    return this.chips.every((c, i) => c.sameAs(snap.chips[i]!));
+  }
+
+  /** Freeze the sectors holding [addr, addr+length) of a device. */
+  freezeRegion(deviceId: string, addr: number, length: number): RegionSnapshot {
+    const chip = this.chip(deviceId);
+    const [first, last] = this.sectorRange(chip, addr, length);
+    return { deviceId, snap: chip.freeze(first, last) };
+  }
+
+  /** Whether the region frozen in `snap` holds the same bytes and flags here now. */
+  sameRegion(snap: RegionSnapshot): boolean {
+    return this.chip(snap.deviceId).sameAs(snap.snap);
+  }
+
+  private sectorRange(chip: Chip, addr: number, length: number): [number, number] {
+    this.checkRange(chip, chip.geo.spec.id, addr, length, 'freeze');
+    const geo = chip.geo;
+    return [geo.sectorIndexAt(addr), length > 0 ? geo.sectorIndexAt(addr + length - 1) : geo.sectorIndexAt(addr)];
   }
 
   /** Forget the journal so far; from now on it records from the current state. */
@@ -314,7 +374,7 @@ export class Flash {
       const start = geo.sectorStart[s]!;
       const part = bytes.subarray(start, start + geo.sectorSize[s]!);
       chip.eraseSector(s);
-      chip.eraseCounts[s] = chip.eraseCounts[s]! - 1;
+      chip.addEraseCount(s, -1);
       if (part.some((v) => v !== geo.spec.eraseValue)) {
         chip.assign(start, part, 0, part.length);
         chip.recomputeProgrammed(s);
@@ -330,7 +390,7 @@ export class Flash {
     for (const [id, counts] of Object.entries(counters.eraseCounts)) {
       const chip = this.chip(id);
       if (counts.length !== chip.geo.sectorCount) throw new InputError('BAD_SIDECAR', `eraseCounts.${id}: expected ${chip.geo.sectorCount} numbers, got ${counts.length}`);
-      chip.eraseCounts.set(counts);
+      chip.setEraseCounts(counts);
     }
     this.startJournal();
   }
@@ -355,7 +415,7 @@ export class Flash {
         const last = geo.sectorIndexAt(entry.addr + entry.length - 1);
         chip.assign(entry.addr, entry.data!, 0, entry.length);
         for (let s = geo.sectorIndexAt(entry.addr); s <= last; s++) {
-          chip.eraseCounts[s] = chip.eraseCounts[s]! + 1;
+          chip.addEraseCount(s, 1);
           chip.recomputeProgrammed(s);
         }
         break;
@@ -406,12 +466,12 @@ export class Flash {
         break;
       }
     }
-    const injected = this.failures.has(this._opIndex);
+    const injected = this.failures !== null && this.failures.has(this._opIndex);
     if (worn < 0 && !injected) return 'ok';
     this.journal?.record(OpKind.Failed, chipIndex, addr, length, null);
     const op = this._opIndex++;
     if (injected) {
-      this.failures.delete(op);
+      this.failures!.delete(op);
       throw new FlashError('DEVICE_FAILURE', `${geo.spec.id}: flash op ${op} failed (injected driver error)`);
     }
     throw new FlashError('WORN_OUT', `${geo.spec.id}: sector ${worn} at 0x${geo.sectorStart[worn]!.toString(16)} is worn out after ${chip.eraseCounts[worn]} erases (endurance ${endurance})`);
@@ -480,7 +540,7 @@ export class Flash {
     }
     chip.assign(start, result, 0, length);
     for (let s = first; s <= torn; s++) {
-      chip.eraseCounts[s] = chip.eraseCounts[s]! + 1;
+      chip.addEraseCount(s, 1);
       chip.recomputeProgrammed(s);
     }
     this.journal?.record(OpKind.TornErase, chipIndex, start, length, result);
@@ -493,6 +553,31 @@ export class Flash {
     return base;
   }
 }
+
+/**
+ * Buffers for reads. A typed array above 64 bytes gets its own off-heap backing store, which costs
+ * more than the read itself; mid-sized reads (the bootloader's 1 KiB copy chunks, its status area)
+ * are carved out of shared slabs instead. Memory is never reused: a slab lives as long as any read
+ * taken from it, each read owns its bytes.
+ */
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_READ = 16 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocRead(length: number): Uint8Array {
+  if (length <= 64 || length > SLAB_MAX_READ) return new Uint8Array(length);
+  if (slabUsed + length > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + length);
+  slabUsed += (length + 7) & ~7;
+  return out;
+}
+
+const chipIdsCache = new WeakMap<BoardProfile, ReadonlyMap<string, number>>();
+const areaSectorsCache = new WeakMap<BoardProfile, Map<PartitionName, readonly { offset: number; size: number }[]>>();
 
 /** Merge consecutive physical sectors into logical sectors of `size` bytes (a whole number of them). */
 function groupSectors(physical: { offset: number; size: number }[], size: number): { offset: number; size: number }[] {
@@ -516,6 +601,11 @@ export class JournalCursor {
 
   get length(): number {
     return this.journal.length;
+  }
+
+  /** The next journal entry (the op `advance(1)` would apply), or null at the end. */
+  peek(): JournalEntry | null {
+    return this.position < this.journal.length ? this.journal.entry(this.position) : null;
   }
 
   advance(ops = 1): void {
