@@ -10,3 +10,8 @@ export { boot, bootIsImgConfirmed, bootSetConfirmed, bootSetPending, swapType, i
 export type { BootOptions, BootResult, BootDefect, SwapInspection } from './boot/index.js';
 export { programSlot } from './boot/program.js';
 export type { SlotMark, SlotName } from './boot/program.js';
+export { sweep, replayCase, sweepMatrix } from './boot/sweep.js';
+export type { SweepOptions, SweepReport, SweepViolation, SweepPhase, MatrixOptions, MatrixResult } from './boot/sweep.js';
+export { ScaledClock, ManualClock } from './clock.js';
+export type { Clock, TimerHandle } from './clock.js';
+export * from './dtls/index.js';
