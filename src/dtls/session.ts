@@ -12,6 +12,7 @@ import { parseHandshakeFragments } from './handshake.js';
 import { encodeRecord } from './record.js';
 import type { DtlsRecord } from './record.js';
 import { ReplayWindow } from './replay-window.js';
+import type { HandshakeResult } from './server-handshake.js';
 
 /** Why a session ended. */
 export type SessionCloseReason = 'close-notify' | 'closed-locally' | 'peer-alert' | 'idle-timeout' | 'replaced' | 'evicted' | 'server-closed';
@@ -22,20 +23,11 @@ export interface SessionHost {
   now_ms(): number;
 }
 
-export interface SessionParams {
+/** A completed handshake's result, plus who the session belongs to. */
+export interface SessionParams extends Omit<HandshakeResult, 'extendedMasterSecret'> {
   serial: number;
   remoteAddress: string;
   remotePort: number;
-  identity: Buffer;
-  suite: CipherSuite;
-  read: DirectionKeys;
-  write: DirectionKeys;
-  /** Next epoch-0 record seq (for resending ChangeCipherSpec). */
-  writeSeq0: number;
-  /** Next epoch-1 record seq (the server Finished used 0). */
-  writeSeq1: number;
-  /** The server Finished handshake message, kept until the client proves it got it. */
-  serverFinished: Buffer;
 }
 
 /** How many times a retransmitted client Finished is answered (the client gives up by then). */
