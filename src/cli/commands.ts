@@ -4,6 +4,7 @@ import { bootCommand } from './boot.js';
 import { demoCommand } from './demo.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
+import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -12,5 +13,6 @@ export const commands: CommandModule<any, any>[] = [
   flashCommand,
   bootCommand,
   sweepCommand,
+  serveCommand,
   demoCommand,
 ];
