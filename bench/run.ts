@@ -9,12 +9,14 @@ import { benchFlash } from './flash.js';
 import { printResults } from './harness.js';
 import type { BenchResult } from './harness.js';
 import { benchImage } from './image.js';
+import { benchServer } from './server.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ['flash model', benchFlash],
   ['images (sign / verify)', benchImage],
   ['bootloader sweep (nrf52840 swap-move, 200 KiB)', benchBoot],
   ['DTLS server', benchDtls],
+  ['update server', benchServer],
 ];
 
 const only = process.argv.slice(2);

@@ -15,3 +15,4 @@ export type { SweepOptions, SweepReport, SweepViolation, SweepPhase, MatrixOptio
 export { ScaledClock, ManualClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export * from './dtls/index.js';
+export * from './server/index.js';
