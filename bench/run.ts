@@ -9,6 +9,7 @@ import { benchFlash } from './flash.js';
 import { printResults } from './harness.js';
 import type { BenchResult } from './harness.js';
 import { benchImage } from './image.js';
+import { benchNet } from './net.js';
 import { benchServer } from './server.js';
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
@@ -17,6 +18,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['bootloader sweep (nrf52840 swap-move, 200 KiB)', benchBoot],
   ['DTLS server', benchDtls],
   ['update server', benchServer],
+  ['device CoAP download (vs libcoap)', benchNet],
 ];
 
 const only = process.argv.slice(2);
