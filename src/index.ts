@@ -16,3 +16,4 @@ export { ScaledClock, ManualClock } from './clock.js';
 export type { Clock, TimerHandle } from './clock.js';
 export * from './dtls/index.js';
 export * from './server/index.js';
+export * from './device/index.js';

@@ -3,6 +3,9 @@
  * fields, where an interrupted swap stands (decoded as MCUboot would), and the swap type the next
  * boot would choose. Pure: reads the flash, changes nothing.
  */
+import { OtaSimError } from '../errors.js';
+import { decodeOtaState } from '../device/ota-state.js';
+import { stateToJson } from '../device/ota-state-record.js';
 import type { Flash } from '../flash/flash.js';
 import type { PartitionName, Strategy } from '../flash/types.js';
 import { ImageError, parseImage, verifyImage } from '../image/index.js';
@@ -48,7 +51,15 @@ export interface FlashDescription {
   nextBootSwapType: string;
   /** MCUboot's reading of where a swap stands (null for overwrite-only, which keeps no status). */
   swap: { source: string; interrupted: { op: string; idx: number; state: number; swapType: string } | null; summary: string } | null;
-  otaState: { usedBytes: number } | null;
+  /** The agent's durable records (src/device/ota-state): the latest state and every record found. */
+  otaState: {
+    usedBytes: number;
+    records: number;
+    latestSeq: number | null;
+    state: unknown;
+    garbageBytes: number;
+    problem: string | null;
+  } | null;
   storage: { usedBytes: number } | null;
 }
 
@@ -131,9 +142,24 @@ export function describeFlash(flash: Flash, options: { strategy?: Strategy | und
           summary: swap.summary,
         }
       : null,
-    otaState: usedBytes(flash, 'ota-state'),
+    otaState: otaStateOf(flash),
     storage: usedBytes(flash, 'storage'),
   };
+}
+
+function otaStateOf(flash: Flash): FlashDescription['otaState'] {
+  const used = usedBytes(flash, 'ota-state');
+  if (!used) return null;
+  try {
+    const decoded = decodeOtaState(flash.area('ota-state'));
+    const records = decoded.banks.reduce((n, b) => n + b.records.filter((r) => r.state).length, 0);
+    const garbageBytes = decoded.banks.reduce((n, b) => n + b.garbage.reduce((m, g) => m + g.length_bytes, 0), 0);
+    const state = JSON.parse(stateToJson(decoded.state)) as unknown;
+    return { usedBytes: used.usedBytes, records, latestSeq: decoded.latest?.seq ?? null, state, garbageBytes, problem: null };
+  } catch (err) {
+    if (!(err instanceof OtaSimError)) throw err;
+    return { usedBytes: used.usedBytes, records: 0, latestSeq: null, state: null, garbageBytes: 0, problem: err.message };
+  }
 }
 
 function trailerFits(size: number, cfg: TrailerConfig): boolean {
@@ -186,7 +212,15 @@ export function formatFlashDescription(file: string, d: FlashDescription, option
   if (d.swap?.interrupted) lines.push(`next boot: resumes the interrupted ${d.swap.interrupted.swapType} swap (MCUboot's swap table alone reads ${d.nextBootSwapType})`);
   else lines.push(`next boot: swap type ${d.nextBootSwapType}`);
   if (options.brief) return lines.join('\n');
-  if (d.otaState) lines.push(`ota-state: ${d.otaState.usedBytes === 0 ? 'erased (no OTA records yet)' : `${d.otaState.usedBytes} bytes programmed`}`);
+  if (d.otaState) {
+    const o = d.otaState;
+    if (o.problem) lines.push(`ota-state: ${o.problem}`);
+    else if (o.records === 0) lines.push(`ota-state: ${o.usedBytes === 0 ? 'erased (no OTA records yet)' : `no valid record (${o.usedBytes} bytes programmed)`}`);
+    else {
+      lines.push(`ota-state: ${o.records} record(s), latest #${o.latestSeq}${o.garbageBytes > 0 ? `, ${o.garbageBytes} bytes of torn or foreign data skipped` : ''}`);
+      lines.push(`  ${JSON.stringify(o.state)}`);
+    }
+  }
   if (d.storage) lines.push(`storage: ${d.storage.usedBytes === 0 ? 'erased' : `${d.storage.usedBytes} bytes programmed`}`);
   return lines.join('\n');
 }

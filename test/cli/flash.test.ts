@@ -126,3 +126,26 @@ describe('flash inspect on MCUboot simulator dumps', () => {
     });
   }
 });
+
+describe('flash inspect shows the OTA state records', () => {
+  it('decodes the latest state the agent wrote to ota-state', async () => {
+    const { Flash } = await import('../../src/flash/flash.js');
+    const { loadBoard } = await import('../../src/flash/board.js');
+    const { saveFlash } = await import('../../src/flash/persist.js');
+    const { OtaStateStore } = await import('../../src/device/ota-state.js');
+    const flash = Flash.create(loadBoard('nrf52840'));
+    const store = OtaStateStore.open(flash.area('ota-state'));
+    store.update({ highestSeq: 7 });
+    store.update({ lastUpdate: { targetVersion: '2.0.0', fromVersion: '1.0.0', result: 'failed', reason: 8, reported: false } });
+    const file = f('ota-state.bin');
+    saveFlash(flash, file);
+    const r = await runCli(['flash', 'inspect', file, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout) as { otaState: { records: number; state: { highestSeq: number; lastUpdate: { targetVersion: string; result: string; reason: number } } } };
+    expect(json.otaState.records).toBe(2);
+    expect(json.otaState.state.highestSeq).toBe(7);
+    expect(json.otaState.state.lastUpdate).toMatchObject({ targetVersion: '2.0.0', result: 'failed', reason: 8 });
+    const text = await runCli(['flash', 'inspect', file]);
+    expect(text.stdout).toMatch(/ota-state: 2 record\(s\), latest #\d+/);
+  });
+});
