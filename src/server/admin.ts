@@ -67,6 +67,22 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
+/** A text field that may be absent or null; anything else is a 400. */
+function optionalText(body: Record<string, unknown>, key: string, what: string): string | null {
+  const v = body[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') throw badRequest('BAD_FIELD', `"${key}" must be text (${what}), got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function decodeSegment(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw badRequest('BAD_PATH', `path segment ${JSON.stringify(p)} is not valid percent-encoding`);
+  }
+}
+
 export class AdminApi {
   private server: Server | null = null;
 
@@ -104,7 +120,7 @@ export class AdminApi {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://admin');
-      const parts = url.pathname.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+      const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeSegment);
       const method = req.method ?? 'GET';
       const [api, collection, id, action, ...extra] = parts;
       if (api !== 'api' || extra.length > 0) throw notFound('NO_ROUTE', `no route ${method} ${url.pathname} (see the routes under /api)`);
@@ -169,12 +185,14 @@ export class AdminApi {
           allow('POST');
           const body = await readJson(req);
           if (typeof body.identity !== 'string') throw badRequest('MISSING_FIELD', 'the body needs "identity" (text)');
+          // A field of the wrong type is refused, not dropped: a device without the key the
+          // caller meant to give it would fail its DTLS handshake with no hint why.
           const info = await model.addDevice({
             identity: body.identity,
-            key: typeof body.key === 'string' ? body.key : null,
-            board: typeof body.board === 'string' ? body.board : null,
-            tags: Array.isArray(body.tags) ? (body.tags as string[]) : [],
-          });
+            key: optionalText(body, 'key', 'the PSK, 1..64 printable ASCII characters'),
+            board: optionalText(body, 'board', 'a board name'),
+            tags: body.tags ?? [], // checked by the model: an array of names
+          } as DeviceInfo);
           return this.send(res, 201, this.deviceView(info, false));
         }
         allow('GET');

@@ -105,6 +105,8 @@ export class CoapResources {
       }
       return this.error(res, '4.04', `no resource ${path} (known: /.u/desired, /.u/c/<artifact>, POST /.u/c/<package>)`);
     } catch (e) {
+      // Already answered (the send itself failed, e.g. the server is closing): nothing to add.
+      if (res.writableEnded) return;
       return this.error(res, '5.00', `internal error: ${e instanceof Error ? e.message : String(e)}`);
     }
   }

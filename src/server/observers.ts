@@ -50,6 +50,10 @@ export class ObserverRegistry {
     o.stream.on('error', () => this.remove(o.key));
   }
 
+  get(key: string): Observation | undefined {
+    return this.entries.get(key);
+  }
+
   /** End and forget an observation (no further notification, none sent now). */
   remove(key: string): boolean {
     const o = this.entries.get(key);

@@ -4,13 +4,15 @@
  * dir), the Observe registry, and the admin HTTP API. Starts in-process for scenarios and fleets
  * (`UpdateServer.start`) and standalone (`ota-sim serve`). Loopback only.
  *
- * node-coap keeps its own timers (piggyback 50 ms, CON retransmission, exchange lifetime) on real
- * time; everything of ours (DTLS, deduplication, model timestamps) runs on the injected clock.
+ * Everything of ours (DTLS, deduplication, model timestamps) runs on the injected clock. node-coap
+ * keeps its own timers (CON retransmission, exchange lifetime, reply cache) on real time; they are
+ * scaled by the clock's scale (coap-timing.ts), so with a ScaledClock they keep in step, but a
+ * ManualClock does not drive them.
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import coap from 'coap';
+import coap, { ObserveWriteStream } from 'coap';
 import type { IncomingMessage, OutgoingMessage, Server as CoapServer } from 'coap';
 import { ScaledClock } from '../clock.js';
 import type { Clock } from '../clock.js';
@@ -20,6 +22,8 @@ import { EnvironmentError, InputError } from '../errors.js';
 import { AdminApi } from './admin.js';
 import { scanArtifactDir } from './artifact-dir.js';
 import { CoapResources } from './coap-resources.js';
+import { withCoapTimeScale } from './coap-timing.js';
+import { gateSends, notificationToken } from './notification-gate.js';
 import type { Requester } from './coap-resources.js';
 import { emptyMetrics } from './metrics.js';
 import type { ServerMetrics } from './metrics.js';
@@ -62,7 +66,11 @@ export interface UpdateServerOptions {
   maxObservers?: number;
   /** Observations per device at most; a new one ends the oldest (default 2). */
   maxObserversPerDevice?: number;
-  /** Largest admin upload (default: the artifact limit). */
+  /**
+   * Multiply node-coap's message-layer times (ACK timeout, EXCHANGE_LIFETIME, reply cache) by this
+   * (default: the clock's scale for a ScaledClock, else 1). See coap-timing.ts.
+   */
+  coapTimeScale?: number;
   dtls?: Omit<Partial<DtlsServerOptions>, 'psk' | 'host' | 'port' | 'clock'>;
 }
 
@@ -90,6 +98,9 @@ export class UpdateServer {
   private dtlsCoap: CoapServer | null = null;
   private admin: AdminApi | null = null;
   private closed = false;
+  private readonly coapTimeScale: number;
+  /** Requests being handled (async: a state-dir write), by transport, endpoint and Message ID. */
+  private readonly inFlight = new Set<string>();
   private readonly onChanged = (): void => {
     this.counters.notifications += this.observers.notify((device) => this.model.manifestFor(device));
   };
@@ -101,6 +112,8 @@ export class UpdateServer {
     options: UpdateServerOptions,
   ) {
     this.model = model;
+    this.coapTimeScale = options.coapTimeScale ?? (clock instanceof ScaledClock ? clock.scale : 1);
+    if (!(this.coapTimeScale > 0 && Number.isFinite(this.coapTimeScale))) throw new InputError('BAD_TIME_SCALE', `coapTimeScale must be > 0, got ${this.coapTimeScale}`);
     this.observers = new ObserverRegistry(options.maxObservers ?? 20_000, options.maxObserversPerDevice ?? 2);
     const block = options.defaultBlock_bytes ?? 1024;
     if (![16, 32, 64, 128, 256, 512, 1024].includes(block)) throw new InputError('BAD_BLOCK_SIZE', `defaultBlock_bytes must be a power of two 16..1024, got ${block}`);
@@ -164,8 +177,10 @@ export class UpdateServer {
       socket.removeAllListeners('error');
       socket.on('error', () => {});
       this.udpSocket = socket;
-      this.udpCoap = coap.createServer({ piggybackReplyMs: 50 }, (req, res) => this.onRequest('udp', req, res));
-      this.udpCoap.listen(socket);
+      gateSends(socket, (data, p, address) => this.mayLeave('udp', data, p, address), () => this.counters.notificationsDropped++);
+      const udpCoap = this.scaled(() => coap.createServer({ piggybackReplyMs: 50 }, (req, res) => this.onRequest('udp', req, res)));
+      this.scaled(() => udpCoap.listen(socket));
+      this.udpCoap = udpCoap;
     }
     const dtlsPort = options.dtlsPort === undefined ? 0 : options.dtlsPort;
     if (dtlsPort !== null) {
@@ -178,9 +193,12 @@ export class UpdateServer {
       dtls.on('error', () => {});
       dtls.on('session-closed', (session) => this.observers.dropSession(session.serial));
       this.dtls = dtls;
-      this.dtlsSocket = new DtlsCoapSocket(dtls, { clock: this.clock });
-      this.dtlsCoap = coap.createServer({ piggybackReplyMs: 50 }, (req, res) => this.onRequest('dtls', req, res));
-      this.dtlsCoap.listen(this.dtlsSocket);
+      const dtlsSocket = new DtlsCoapSocket(dtls, { clock: this.clock });
+      this.dtlsSocket = dtlsSocket;
+      gateSends(dtlsSocket, (data, p, address) => this.mayLeave('dtls', data, p, address), () => this.counters.notificationsDropped++);
+      const dtlsCoap = this.scaled(() => coap.createServer({ piggybackReplyMs: 50 }, (req, res) => this.onRequest('dtls', req, res)));
+      this.scaled(() => dtlsCoap.listen(dtlsSocket));
+      this.dtlsCoap = dtlsCoap;
     }
     const adminPort = options.adminPort ?? null;
     if (adminPort !== null) {
@@ -189,14 +207,53 @@ export class UpdateServer {
     }
   }
 
+  private scaled<T>(fn: () => T): T {
+    return withCoapTimeScale(this.coapTimeScale, fn);
+  }
+
+  /**
+   * May this datagram leave? Everything but an Observe notification may; a notification only
+   * while its observation is registered and, over DTLS, into the session it was registered on.
+   */
+  private mayLeave(transport: 'udp' | 'dtls', data: Buffer, port: number, address: string): boolean {
+    const token = notificationToken(data);
+    if (token === null) return true;
+    const o = this.observers.get(`${transport}|${address}:${port}|${token.toString('hex')}`);
+    if (!o || o.stream.writableEnded) return false;
+    if (transport === 'dtls') return o.sessionSerial !== null && this.dtls?.getSession(address, port)?.serial === o.sessionSerial;
+    return true;
+  }
+
   private onRequest(transport: 'udp' | 'dtls', req: IncomingMessage, res: OutgoingMessage): void {
+    // A duplicate of a request still being answered. node-coap answers a duplicate from its reply
+    // cache only once the first answer is sent; before that it hands the duplicate over as a new
+    // request, and a report would be recorded twice. Drop it, and stop node-coap's empty-ACK
+    // timer for it: the client's next retransmission gets the cached answer. (Over DTLS,
+    // DtlsCoapSocket already does this; the check costs nothing there.)
+    const flightKey = `${transport}|${req.rsinfo.address}:${req.rsinfo.port}/${req._packet.messageId ?? ''}`;
+    if (this.inFlight.has(flightKey)) {
+      if (!(res instanceof ObserveWriteStream) && res._ackTimer !== null) {
+        clearTimeout(res._ackTimer);
+        res._ackTimer = null;
+      }
+      this.counters.duplicatesInFlight++;
+      return;
+    }
+    // Every message node-coap sends for this exchange (response, notifications and their
+    // retransmissions) gets its timers on the server's time scale.
+    if (this.coapTimeScale !== 1) {
+      const target: { _send: (m: never, p: never) => void } = res instanceof ObserveWriteStream ? (res as ObserveWriteStream) : res;
+      const send = target._send.bind(target);
+      target._send = (m, p) => this.scaled(() => send(m, p));
+    }
     const who = (): Promise<Requester> | Requester => {
       if (transport === 'udp') return this.resources.udpRequester(req);
       const session = this.dtls?.getSession(req.rsinfo.address, req.rsinfo.port);
       if (!session) return { identity: null, sessionSerial: null, problem: 'no DTLS session' };
       return { identity: session.identity.toString('utf8'), sessionSerial: session.serial };
     };
-    void this.resources.handle(transport, req, res, who);
+    this.inFlight.add(flightKey);
+    void this.resources.handle(transport, req, res, who).finally(() => this.inFlight.delete(flightKey));
   }
 
   addresses(): ServerAddresses {
@@ -213,6 +270,7 @@ export class UpdateServer {
       requests: { ...this.counters.requests },
       observers: this.observers.size,
       activeSessions: this.dtls ? this.dtls.stats().sessions : 0,
+      handshakesFailed: this.dtls ? this.dtls.stats().handshakesFailed : 0,
       devices: this.model.deviceCount(),
       artifacts: this.model.listArtifacts().length,
       releases: this.model.listReleases().length,

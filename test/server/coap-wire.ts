@@ -5,6 +5,7 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { DtlsPskClient } from '../../src/dtls/index.js';
+import type { DtlsClientOptions } from '../../src/dtls/index.js';
 
 export const OPT = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, etag: 4, block2: 23, size2: 28 } as const;
 
@@ -97,9 +98,21 @@ export function pathOptions(path: string, query: string[] = []): { num: number; 
   ];
 }
 
+/** How the client answers a confirmable message it receives (a notification, a separate response). */
+export type Answer = 'ack' | 'rst' | 'ignore';
+
 /** A CoAP endpoint over UDP or DTLS that collects every message it receives. */
 export class TestClient {
   readonly inbox: CoapMsg[] = [];
+  /** Every datagram received, as bytes, in order (parallel to inbox). */
+  readonly raw: Buffer[] = [];
+  /** What to answer a confirmable message with (default: ACK, like a real client). */
+  answer: (m: CoapMsg) => Answer = () => 'ack';
+  /** The DTLS connection, when this is a DTLS client. */
+  dtlsClient: DtlsPskClient | null = null;
+  private static instances = 0;
+  /** Tokens differ between clients too, so a token names one exchange in a whole test. */
+  private readonly tokenPrefix = TestClient.instances++ & 0xffff;
   private mid = 1;
   private tok = 1;
   private waiters: (() => void)[] = [];
@@ -114,9 +127,10 @@ export class TestClient {
     return c;
   }
 
-  static async dtls(port: number, identity: string, key: string): Promise<TestClient> {
-    const d = await DtlsPskClient.connect({ host: '127.0.0.1', port, identity, psk: Buffer.from(key) });
+  static async dtls(port: number, identity: string, key: string, options: Partial<DtlsClientOptions> = {}): Promise<TestClient> {
+    const d = await DtlsPskClient.connect({ host: '127.0.0.1', port, identity, psk: Buffer.from(key), ...options });
     const c = new TestClient((b) => d.send(b), () => d.close());
+    c.dtlsClient = d;
     d.on('message', (m) => c.receive(m));
     return c;
   }
@@ -124,13 +138,17 @@ export class TestClient {
   private receive(b: Buffer): void {
     const m = decode(b);
     this.inbox.push(m);
+    this.raw.push(Buffer.from(b));
     // Acknowledge confirmable messages (notifications, separate responses) like a real client.
-    if (m.type === 0 && m.code !== 0) this.sendRaw(encode({ type: 2, code: 0, mid: m.mid, token: Buffer.alloc(0), options: [], payload: Buffer.alloc(0) }));
+    if (m.type === 0 && m.code !== 0) {
+      const a = this.answer(m);
+      if (a !== 'ignore') this.sendRaw(encode({ type: a === 'ack' ? 2 : 3, code: 0, mid: m.mid, token: Buffer.alloc(0), options: [], payload: Buffer.alloc(0) }));
+    }
     for (const w of this.waiters.splice(0)) w();
   }
 
   send(m: Partial<CoapMsg> & { code: number }): CoapMsg {
-    const full: CoapMsg = { type: 0, mid: this.mid++ & 0xffff, token: Buffer.from([0xa0, this.tok++ & 0xff, (this.tok >> 8) & 0xff]), options: [], payload: Buffer.alloc(0), ...m };
+    const full: CoapMsg = { type: 0, mid: this.mid++ & 0xffff, token: Buffer.from([0xa0, this.tokenPrefix >> 8, this.tokenPrefix & 0xff, this.tok & 0xff, (this.tok++ >> 8) & 0xff]), options: [], payload: Buffer.alloc(0), ...m };
     this.sendRaw(encode(full));
     return full;
   }
@@ -145,6 +163,40 @@ export class TestClient {
       const found = this.inbox.slice(from).find((m) => pred(m) && !(m.code === 0 && m.type === 2));
       if (found) return found;
       await new Promise<void>((r) => this.waiters.push(r));
+    }
+  }
+
+  /** Like waitFor, but gives up after `within_ms` of real time (null). */
+  async poll(pred: (m: CoapMsg) => boolean, from: number, within_ms: number): Promise<CoapMsg | null> {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      for (const w of this.waiters.splice(0)) w();
+    }, within_ms);
+    try {
+      for (;;) {
+        const found = this.inbox.slice(from).find((m) => pred(m) && !(m.code === 0 && m.type === 2));
+        if (found) return found;
+        if (expired) return null;
+        await new Promise<void>((r) => this.waiters.push(r));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A confirmable request over a lossy path: sent, and sent again with the same Message ID and
+   * token (a CoAP retransmission) until its response arrives; the wait doubles from `first_ms`.
+   */
+  async reliable(m: Partial<CoapMsg> & { code: number }, first_ms = 20, max_ms = 200): Promise<CoapMsg> {
+    const from = this.inbox.length;
+    const sent = this.send(m);
+    const bytes = encode(sent);
+    for (let wait = first_ms; ; wait = Math.min(max_ms, wait * 2)) {
+      const r = await this.poll((x) => x.token.equals(sent.token) && x.code !== 0, from, wait);
+      if (r) return r;
+      this.sendRaw(bytes);
     }
   }
 
