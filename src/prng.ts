@@ -45,6 +45,16 @@ export class Prng {
     return Math.floor(this.next() * bound);
   }
 
+  /** `length` pseudo-random bytes (deterministic firmware payloads and the like). */
+  bytes(length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    for (let i = 0; i < length; i += 4) {
+      const v = this.nextU32();
+      for (let k = 0; k < 4 && i + k < length; k++) out[i + k] = (v >>> (8 * k)) & 0xff;
+    }
+    return out;
+  }
+
   /** True with probability p. */
   chance(p: number): boolean {
     return this.next() < p;

@@ -8,7 +8,7 @@ import { InputError } from '../errors.js';
 import { loadBoard, parseBoard, strategyProblem } from '../flash/board.js';
 import { Flash } from '../flash/flash.js';
 import type { BoardProfile, Strategy } from '../flash/types.js';
-import { createTrustStore, parseSigningKeyPem, signImage } from '../image/index.js';
+import { createTrustStore, ed25519KeyPemFromSeed, parseSigningKeyPem, signImage } from '../image/index.js';
 import type { PublicKey, SigningKey, TrustStore } from '../image/index.js';
 import { Prng } from '../prng.js';
 import { makeContext } from './boot.js';
@@ -57,8 +57,6 @@ export interface Scenario {
   initial: Flash;
 }
 
-/** PKCS#8 DER prefix of an Ed25519 private key followed by its 32-byte seed. */
-const ED25519_PKCS8_PREFIX = '302e020100300506032b657004220420';
 /** The sweep's fixed signing key (seed bytes 0x5w...): deterministic images, the same in every run. */
 const SWEEP_KEY_SEED = Buffer.from('0b5e55ed0b5e55ed0b5e55ed0b5e55ed0b5e55ed0b5e55ed0b5e55ed0b5e55ed', 'hex');
 /** Header size of the images (Zephyr's CONFIG_ROM_START_OFFSET default). */
@@ -71,23 +69,13 @@ let keyCache: SigningKey | null = null;
 /** The fixed ed25519 key every sweep signs its images with. */
 export function sweepSigningKey(): SigningKey {
   if (!keyCache) {
-    const der = Buffer.concat([Buffer.from(ED25519_PKCS8_PREFIX, 'hex'), SWEEP_KEY_SEED]);
-    keyCache = parseSigningKeyPem(`-----BEGIN PRIVATE KEY-----\n${der.toString('base64')}\n-----END PRIVATE KEY-----\n`, 'sweep key');
+    keyCache = parseSigningKeyPem(ed25519KeyPemFromSeed(SWEEP_KEY_SEED), 'sweep key');
   }
   return keyCache;
 }
 
 function payload(size_bytes: number, seed: number): Uint8Array {
-  const rng = new Prng(seed);
-  const out = new Uint8Array(size_bytes);
-  for (let i = 0; i < size_bytes; i += 4) {
-    const v = rng.nextU32();
-    out[i] = v & 0xff;
-    if (i + 1 < size_bytes) out[i + 1] = (v >>> 8) & 0xff;
-    if (i + 2 < size_bytes) out[i + 2] = (v >>> 16) & 0xff;
-    if (i + 3 < size_bytes) out[i + 3] = v >>> 24;
-  }
-  return out;
+  return new Prng(seed).bytes(size_bytes);
 }
 
 /** Resolve the board of a setup with its overrides; InputError (BAD_BOARD...) if it cannot be. */

@@ -13,7 +13,7 @@ import { Flash } from '../flash/flash.js';
 import { PowerCut } from '../flash/errors.js';
 import { loadBoard } from '../flash/board.js';
 import { saveFlash } from '../flash/persist.js';
-import { createTrustStore, parseSigningKeyPem, publicKeyOf, publicKeyToPem, signImage } from '../image/index.js';
+import { createTrustStore, ed25519KeyPemFromSeed, parseSigningKeyPem, publicKeyOf, publicKeyToPem, signImage } from '../image/index.js';
 import { Prng } from '../prng.js';
 import { describeFlash, formatFlashDescription } from './describe.js';
 import { writeOutput } from './files.js';
@@ -25,25 +25,8 @@ interface DemoArgs extends GlobalArgs {
   seed: number;
 }
 
-/** A fixed ed25519 key: PKCS#8 DER prefix + a 32-byte seed, so the demo's images are the same every run. */
-function demoKeyPem(): string {
-  const seed = Buffer.alloc(32, 0x5e);
-  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
-  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64')}\n-----END PRIVATE KEY-----\n`;
-}
-
-function firmware(size_bytes: number, seed: number): Uint8Array {
-  const rng = new Prng(seed);
-  const out = new Uint8Array(size_bytes);
-  for (let i = 0; i < size_bytes; i += 4) {
-    const v = rng.nextU32();
-    out[i] = v & 0xff;
-    out[i + 1] = (v >>> 8) & 0xff;
-    out[i + 2] = (v >>> 16) & 0xff;
-    out[i + 3] = v >>> 24;
-  }
-  return out;
-}
+/** A fixed ed25519 key, so the demo's images are the same every run. */
+const DEMO_KEY_SEED = new Uint8Array(32).fill(0x5e);
 
 export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
   command: 'demo',
@@ -58,7 +41,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
       out.push(line);
     };
     mkdirSync(argv.dir, { recursive: true });
-    const keyPem = demoKeyPem();
+    const keyPem = ed25519KeyPemFromSeed(DEMO_KEY_SEED);
     const key = parseSigningKeyPem(keyPem, 'demo key');
     writeOutput(join(argv.dir, 'demo-key.pem'), keyPem, 0o600);
     writeOutput(join(argv.dir, 'demo-pub.pem'), publicKeyToPem(publicKeyOf(key)));
@@ -66,7 +49,7 @@ export const demoCommand: CommandModule<GlobalArgs, DemoArgs> = {
     const board = loadBoard('nrf52840');
     const slotSize = board.partitions.slot0.size;
     const images = (['1.0.0', '1.1.0'] as const).map((version, i) => {
-      const signed = signImage(firmware(96 * 1024 + i * 1000, 100 + i), {
+      const signed = signImage(new Prng(100 + i).bytes(96 * 1024 + i * 1000), {
         key,
         headerSize_bytes: 0x200,
         padHeader: true,

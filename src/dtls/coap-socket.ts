@@ -29,7 +29,19 @@ export interface DtlsCoapSocketOptions {
   maxDedupEntries?: number;
 }
 
-type SendCallback = (error: Error | null, bytes: number) => void;
+export type SendCallback = (error: Error | null, bytes: number) => void;
+
+/** dgram.Socket#send's argument forms: `(buf, offset, length, port, address, cb?)` or `(buf, port, address, cb?)`. */
+export function parseSendArgs(buf: Buffer, args: readonly unknown[]): { data: Buffer; port: unknown; address: unknown; cb: SendCallback | undefined } {
+  let data = buf;
+  let rest = args;
+  if (typeof args[0] === 'number' && typeof args[1] === 'number' && typeof args[2] === 'number') {
+    data = buf.subarray(args[0], args[0] + args[1]);
+    rest = args.slice(2);
+  }
+  const cb = rest.find((a): a is SendCallback => typeof a === 'function');
+  return { data, port: rest[0], address: rest[1], cb };
+}
 
 const TYPE_CON = 0;
 const TYPE_NON = 1;
@@ -100,15 +112,7 @@ export class DtlsCoapSocket extends EventEmitter {
 
   /** dgram-style send: `(buf, offset, length, port, address, cb)` or `(buf, port, address, cb)`. */
   send(buf: Buffer, ...args: unknown[]): void {
-    let data = buf;
-    let rest = args;
-    if (typeof args[0] === 'number' && typeof args[1] === 'number' && typeof args[2] === 'number') {
-      data = buf.subarray(args[0], args[0] + args[1]);
-      rest = args.slice(2);
-    }
-    const port = rest[0];
-    const address = rest[1];
-    const cb = typeof rest[2] === 'function' ? (rest[2] as SendCallback) : typeof rest[1] === 'function' ? (rest[1] as SendCallback) : undefined;
+    const { data, port, address, cb } = parseSendArgs(buf, args);
     const session = typeof port === 'number' && typeof address === 'string' ? this.server.getSession(address, port) : undefined;
     if (!session || this.closed) {
       // Like UDP towards a peer that is gone: the datagram is lost, not an error.

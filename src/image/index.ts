@@ -12,6 +12,7 @@ export { findTlv, parseImage, parseImageLayout } from './parse.js';
 export type { ImageLayout, ParsedImage } from './parse.js';
 export {
   KEY_TYPES,
+  ed25519KeyPemFromSeed,
   generateKey,
   parseKeyPem,
   parseSigningKeyPem,

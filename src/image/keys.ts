@@ -160,3 +160,13 @@ function fromPrivateKeyObject(keyObject: KeyObject, source: string): SigningKey 
   if (typeof jwk.d !== 'string') throw new ImageError('BAD_KEY', `${source}: Ed25519 private key without a seed`);
   return { ...base, ed25519Seed: new Uint8Array(Buffer.from(jwk.d, 'base64url')) };
 }
+
+/** PKCS#8 DER prefix of an Ed25519 private key; the 32-byte seed follows it. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/** An Ed25519 key from a fixed 32-byte seed (demos and sweeps sign the same images every run). */
+export function ed25519KeyPemFromSeed(seed: Uint8Array): string {
+  if (seed.length !== 32) throw new Error(`assertion failed: ed25519 seed is 32 bytes, got ${seed.length}`);
+  const der = Buffer.concat([ED25519_PKCS8_PREFIX, seed]);
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64')}\n-----END PRIVATE KEY-----\n`;
+}

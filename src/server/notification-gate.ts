@@ -10,7 +10,7 @@
  * gate sits on the socket's `send`, where every (re)transmission passes, so nothing can bypass it.
  */
 
-export type SendCallback = (error: Error | null, bytes: number) => void;
+import { parseSendArgs } from '../dtls/coap-socket.js';
 
 /** The token of an Observe notification (CON, 2.xx, Observe option present), else null. */
 export function notificationToken(b: Buffer): Buffer | null {
@@ -61,17 +61,9 @@ export function gateSends(socket: object, allow: (data: Buffer, port: number, ad
   const target = socket as Sendable;
   const original = target.send.bind(target);
   target.send = (buf: Buffer, ...args: unknown[]): unknown => {
-    let data = buf;
-    let rest = args;
-    if (typeof args[0] === 'number' && typeof args[1] === 'number' && typeof args[2] === 'number') {
-      data = buf.subarray(args[0], args[0] + args[1]);
-      rest = args.slice(2);
-    }
-    const port = rest[0];
-    const address = rest[1];
+    const { data, port, address, cb } = parseSendArgs(buf, args);
     if (typeof port === 'number' && typeof address === 'string' && !allow(data, port, address)) {
       onDropped();
-      const cb = rest.find((a): a is SendCallback => typeof a === 'function');
       if (cb) process.nextTick(cb, null, 0);
       return undefined;
     }
