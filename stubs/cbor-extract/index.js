@@ -1,0 +1,1 @@
+throw new Error('cbor-extract stub: cbor-x decodes in JavaScript');
