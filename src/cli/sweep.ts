@@ -98,7 +98,7 @@ class Progress {
 
   update(text: string, force = false): void {
     if (!this.enabled) return;
-    const now = Date.now();
+    const now = performance.now();
     if (!force && now - this.last < 100) return;
     this.last = now;
     const pad = Math.max(0, this.width - text.length);
@@ -221,7 +221,7 @@ function runMatrix(argv: SweepArgs, phase: SweepPhase, seed: number, imageSize: 
   const progress = new Progress();
   let done = 0;
   let found = 0;
-  const started = Date.now();
+  const started = performance.now();
   const result = sweepMatrix({
     boards,
     ...(strategies ? { strategies } : {}),
@@ -238,7 +238,7 @@ function runMatrix(argv: SweepArgs, phase: SweepPhase, seed: number, imageSize: 
     },
   });
   progress.done();
-  const durationMs = Date.now() - started;
+  const durationMs = performance.now() - started;
   const reports = result.reports;
   const cases = reports.reduce((n, r) => n + r.cases, 0);
   const violations = reports.flatMap((r) => r.violations);
