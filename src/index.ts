@@ -17,3 +17,4 @@ export type { Clock, TimerHandle } from './clock.js';
 export * from './dtls/index.js';
 export * from './server/index.js';
 export * from './device/index.js';
+export * from './agent/index.js';

@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 import { bootCommand } from './boot.js';
 import { demoCommand } from './demo.js';
+import { deviceCommand } from './device.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
 import { serveCommand } from './serve.js';
@@ -14,5 +15,6 @@ export const commands: CommandModule<any, any>[] = [
   bootCommand,
   sweepCommand,
   serveCommand,
+  deviceCommand,
   demoCommand,
 ];

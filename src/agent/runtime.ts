@@ -1,0 +1,500 @@
+/**
+ * The agent's side effects for one boot of the firmware: the OTA state store, the CoAP client
+ * (UDP or DTLS), manifest decoding, the Block2 download into slot1 (sectors erased just ahead of
+ * the write point, progress persisted every N blocks), verification, staging, confirming and
+ * reports. The statechart (machine.ts) invokes these by name; nothing here decides what happens
+ * next. A runtime lives exactly as long as the firmware runs: `shutdown()` (power off, reset)
+ * aborts the network without a goodbye and makes every later call a no-op.
+ *
+ * Flash ops run inside `guarded()`: on a timer of the device clock, so a PowerCut thrown by the
+ * flash is caught by the Device (which turns the device off) instead of escaping as an unhandled
+ * promise rejection.
+ */
+import { createHash } from 'node:crypto';
+import { Decoder, Encoder } from 'cbor-x';
+import { bootIsImgConfirmed, bootSetConfirmed, bootSetPending, swapType } from '../boot/public.js';
+import type { FirmwareContext } from '../device/device.js';
+import { OtaStateStore, attemptsOf, withAttempt } from '../device/ota-state.js';
+import type { DownloadProgress, OtaState } from '../device/ota-state.js';
+import { PowerCut } from '../flash/errors.js';
+import type { FlashArea } from '../flash/flash.js';
+import { compareVersions, parseVersion } from '../image/header.js';
+import { parseImage } from '../image/parse.js';
+import { trailerSize_bytes } from '../image/pad.js';
+import type { WriteAlign } from '../image/pad.js';
+import { verifyImage } from '../image/verify.js';
+import { CoapClient } from '../net/client.js';
+import type { Observation } from '../net/client.js';
+import { download } from '../net/block2-download.js';
+import { DownloadError } from '../net/errors.js';
+import { DtlsTransport } from '../net/dtls-transport.js';
+import { OptionNumber } from '../net/options.js';
+import type { Transport } from '../net/transport.js';
+import { UdpTransport } from '../net/udp-transport.js';
+import { Prng, mixSeed } from '../prng.js';
+import { ReportReason, ReportState } from './types.js';
+import type { AgentEvent, ResolvedAgentConfig, SentReport } from './types.js';
+
+const CBOR_FORMAT = 60;
+const MAX_MANIFEST_COMPONENTS = 32;
+const cborEncoder = new Encoder({ useRecords: false, mapsAsObjects: false, tagUint8Array: false });
+const cborDecoder = new Decoder({ useRecords: false, mapsAsObjects: false });
+
+/** The firmware component of a manifest the agent may act on. */
+export interface Offer {
+  seq: number;
+  version: string;
+  /** SHA-256 of the artifact, 64 lowercase hex chars. */
+  sha256: string;
+  size_bytes: number;
+  uri: string;
+}
+
+export interface BootInfo {
+  version: string;
+  /** Running an unconfirmed image (a test boot). */
+  testBoot: boolean;
+  /** An outcome on flash that the server has not heard of yet. */
+  unreported: boolean;
+}
+
+export type Verdict = { ok: true } | { ok: false; reason: number; message: string };
+
+export class PowerGone extends Error {
+  constructor() {
+    super('the firmware stopped running');
+  }
+}
+
+/** Decode a manifest (FORMATS.md) and pick the component of `pkg`; a string says what is wrong. */
+export function decodeManifest(payload: Uint8Array, pkg: string): { seq: number; offer: Offer | null } | string {
+  let top: unknown;
+  try {
+    top = cborDecoder.decode(payload);
+  } catch (e) {
+    return `malformed CBOR manifest: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  if (!(top instanceof Map)) return 'manifest: expected a CBOR map';
+  const seq = top.get(1);
+  if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0) return 'manifest: key 1 (sequence number) must be a uint';
+  const comps = top.get(3);
+  if (comps === undefined) return { seq, offer: null };
+  if (!Array.isArray(comps) || comps.length > MAX_MANIFEST_COMPONENTS) return `manifest: key 3 must be an array of at most ${MAX_MANIFEST_COMPONENTS} components`;
+  for (const c of comps as unknown[]) {
+    if (!(c instanceof Map) || c.get(1) !== pkg) continue;
+    const version = c.get(2);
+    const hash = c.get(3);
+    const size = c.get(4);
+    const uri = c.get(5);
+    if (typeof version !== 'string' || typeof hash !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hash) || typeof size !== 'number' || !Number.isInteger(size) || size <= 0 || typeof uri !== 'string' || !uri.startsWith('/')) {
+      return `manifest: component ${pkg} is malformed`;
+    }
+    return { seq, offer: { seq, version, sha256: hash.toLowerCase(), size_bytes: size, uri } };
+  }
+  return { seq, offer: null };
+}
+
+/** Compare two version texts (MCUboot order); null if either does not parse. */
+export function compareVersionText(a: string, b: string): number | null {
+  try {
+    return compareVersions(parseVersion(a), parseVersion(b));
+  } catch {
+    return null;
+  }
+}
+
+export class AgentRuntime {
+  readonly store: OtaStateStore;
+  private client: CoapClient | null = null;
+  private observation: Observation | null = null;
+  private dead = false;
+  private readonly abortController = new AbortController();
+  private readonly prng: Prng;
+
+  constructor(
+    readonly cfg: ResolvedAgentConfig,
+    readonly ctx: FirmwareContext,
+    bootNumber: number,
+  ) {
+    this.prng = new Prng(mixSeed(cfg.seed, bootNumber));
+    this.store = OtaStateStore.open(ctx.flash.area('ota-state'));
+  }
+
+  get version(): string {
+    return this.ctx.image.version;
+  }
+
+  get state(): OtaState {
+    return this.store.state;
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  emit(event: AgentEvent): void {
+    this.cfg.onEvent?.(event);
+  }
+
+  now(): number {
+    return this.ctx.clock.now();
+  }
+
+  /** Power off / reset: drop the network at once (no close_notify), refuse everything after. */
+  shutdown(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.abortController.abort();
+    this.client?.abort();
+    this.client = null;
+    this.observation = null;
+  }
+
+  /** Run `fn` (flash ops) on a device-clock timer so a power cut is handled by the Device. */
+  guarded<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.dead) return;
+      this.ctx.clock.setTimeout(() => {
+        if (this.dead) return;
+        let out: T;
+        try {
+          out = fn();
+        } catch (e) {
+          // a PowerCut is rethrown for the Device to turn the device off; other errors reject
+          if (e instanceof PowerCut) throw e;
+          reject(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
+        resolve(out);
+      }, 0);
+    });
+  }
+
+  // --- boot ----------------------------------------------------------------------------------
+
+  /** Learn from flash what happened before this boot (ARCHITECTURE.md principle 1). */
+  inspectBoot(): BootInfo {
+    const running = this.version;
+    const confirmed = bootIsImgConfirmed(this.ctx.flash, this.cfg.strategy);
+    const last = this.store.state.lastUpdate;
+    if (last && last.result === 'pending-test' && confirmed) {
+      if (last.targetVersion === running) {
+        // confirmed by the test boot, cut before the record said so
+        this.store.update({ lastUpdate: { ...last, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false } });
+      } else if (last.fromVersion === running) {
+        // the bootloader reverted the unconfirmed image: slot1 holds it again, slot0 the old one
+        this.store.update({ lastUpdate: { ...last, result: 'reverted', reason: ReportReason.FIRMWARE_UPDATE_FAILED, reported: false } });
+        // a self-test failure is deterministic: ota-sim never tries that version again
+        if (this.cfg.profile === 'ota-sim') this.exhaust(last.targetVersion);
+      }
+    }
+    const now = this.store.state.lastUpdate;
+    return { version: running, testBoot: !confirmed, unreported: now !== null && !now.reported && now.result !== 'pending-test' };
+  }
+
+  /** Raise a version's persisted attempt count to the cap (it will not be downloaded again). */
+  exhaust(version: string): void {
+    let s = this.store.state;
+    for (let i = attemptsOf(s, version); i < this.cfg.maxAttemptsPerVersion; i++) s = withAttempt(s, version);
+    if (s !== this.store.state) this.store.update({ attempts: s.attempts });
+  }
+
+  // --- network -------------------------------------------------------------------------------
+
+  async connect(): Promise<void> {
+    if (this.ctx.image.behaviour.connect === false) await new Promise<never>(() => {}); // never reaches the server
+    this.client?.abort();
+    this.client = null;
+    const s = this.cfg.server;
+    let transport: Transport;
+    if (s.kind === 'udp') transport = await UdpTransport.open({ host: s.host, port: s.port });
+    else {
+      transport = await DtlsTransport.open({
+        host: s.host,
+        port: s.port,
+        identity: s.identity,
+        psk: s.psk ?? '',
+        clock: this.ctx.clock,
+        handshakeAttempts: this.cfg.handshakeAttempts,
+        ...(this.cfg.handshakeTimeout_ms !== undefined ? { handshakeTimeout_ms: this.cfg.handshakeTimeout_ms } : {}),
+      });
+    }
+    if (this.dead) {
+      transport.abort();
+      throw new PowerGone();
+    }
+    this.client = new CoapClient({ transport, clock: this.ctx.clock, prng: this.prng, maxOutstanding: Math.max(16, this.cfg.window), ...(this.cfg.coapTiming ? { timing: this.cfg.coapTiming } : {}) });
+  }
+
+  private requireClient(): CoapClient {
+    if (!this.client || !this.client.isOpen) throw new Error('not connected');
+    return this.client;
+  }
+
+  private withId(path: string): string {
+    return this.cfg.server.kind === 'udp' ? `${path}?id=${encodeURIComponent(this.cfg.server.identity)}` : path;
+  }
+
+  /**
+   * Observe the manifest; every decoded manifest goes to `onManifest`. The ota-sim profile also
+   * polls every pollInterval_ms (the fallback when notifications stop). `onLost` when the
+   * connection or the observation ends. Returns the cleanup.
+   */
+  watchManifest(onManifest: (m: { seq: number; offer: Offer | null }) => void, onLost: (why: string) => void): () => void {
+    let stopped = false;
+    let pollTimer: { cancel(): void } | null = null;
+    const deliver = (payload: Buffer): void => {
+      if (stopped) return;
+      const m = decodeManifest(payload, this.cfg.package);
+      if (typeof m !== 'string') onManifest(m);
+    };
+    const lost = (why: string): void => {
+      if (stopped) return;
+      stopped = true;
+      pollTimer?.cancel();
+      onLost(why);
+    };
+    const poll = (): void => {
+      pollTimer = this.ctx.clock.setTimeout(() => {
+        if (stopped || !this.client) return;
+        this.requireClient()
+          .request({ method: 'GET', path: this.withId('/.u/desired') })
+          .then((r) => {
+            if (r.code === '2.05') deliver(r.payload);
+            if (!stopped) poll();
+          })
+          .catch((e: unknown) => lost(`manifest poll failed: ${e instanceof Error ? e.message : String(e)}`));
+      }, this.cfg.pollInterval_ms);
+    };
+    (async () => {
+      const client = this.requireClient();
+      const obs = await client.observe({ path: this.withId('/.u/desired') }, (n) => deliver(n.payload));
+      this.observation = obs;
+      if (obs.first.code !== '2.05') throw new Error(`manifest: the server answered ${obs.first.code}`);
+      deliver(obs.first.payload);
+      if (this.cfg.profile === 'ota-sim' || !obs.registered) poll();
+      const end = await obs.ended;
+      if (end.kind !== 'cancelled') lost(`observation ended (${end.kind})`);
+    })().catch((e: unknown) => lost(e instanceof Error ? e.message : String(e)));
+    return () => {
+      stopped = true;
+      pollTimer?.cancel();
+      const o = this.observation;
+      this.observation = null;
+      if (o && !this.dead) void o.cancel({ deregister: false });
+    };
+  }
+
+  /** POST a report; resolves true when the server answered 2.xx (a 4.xx is shrugged off: false). */
+  async report(report: SentReport): Promise<boolean> {
+    const body = new Map<string, string | number>([
+      ['s', report.s],
+      ['r', report.r],
+      ['pkg', report.pkg],
+      ['v', report.v],
+    ]);
+    if (report.t !== null) body.set('t', report.t);
+    let delivered = false;
+    try {
+      const r = await this.requireClient().request({
+        method: 'POST',
+        path: this.withId(`/.u/c/${report.pkg}`),
+        options: [{ number: OptionNumber.ContentFormat, value: Buffer.from([CBOR_FORMAT]) }],
+        payload: Buffer.from(cborEncoder.encode(body)),
+      });
+      delivered = r.code.startsWith('2.');
+    } catch {
+      delivered = false;
+    }
+    if (!this.dead) this.emit({ type: 'report', report, delivered, at_ms: this.now() });
+    return delivered;
+  }
+
+  reportOf(s: number, r: number, target: string | null): SentReport {
+    return { s, r, pkg: this.cfg.package, v: this.version, t: target };
+  }
+
+  /** Send the outcome found on flash (success or failure) and mark it reported. */
+  async reportOutcome(): Promise<boolean> {
+    const last = this.store.state.lastUpdate;
+    if (!last || last.reported || last.result === 'pending-test') return true;
+    const s = last.result === 'confirmed' ? ReportState.UPDATING : ReportState.IDLE;
+    const ok = await this.report(this.reportOf(s, last.reason, last.targetVersion));
+    if (ok) await this.guarded(() => this.store.update({ lastUpdate: { ...last, reported: true } }));
+    return ok;
+  }
+
+  // --- decisions from flash --------------------------------------------------------------------
+
+  /** Why `offer` is not acted on, or null if the agent should download it. */
+  skipReason(offer: Offer): string | null {
+    const cmp = compareVersionText(offer.version, this.version);
+    if (this.cfg.profile === 'golioth') {
+      if (offer.version === this.version || cmp === 0) return 'the offered version is the running one';
+    } else {
+      if (cmp === null) return 'the offered version does not parse';
+      if (cmp <= 0) return 'the offered version is not newer';
+      const hs = this.store.state.highestSeq;
+      if (hs !== null && offer.seq < hs) return `stale manifest sequence ${offer.seq} < ${hs}`;
+    }
+    if (attemptsOf(this.store.state, offer.version) >= this.cfg.maxAttemptsPerVersion) return `version ${offer.version} was attempted ${this.cfg.maxAttemptsPerVersion} times`;
+    return null;
+  }
+
+  /** Largest image slot1 can take (trailer, and swap-move's extra sector, reserved). */
+  slotLimit_bytes(): number {
+    const slot = this.ctx.flash.area('slot1');
+    const board = this.ctx.flash.board;
+    const trailer = trailerSize_bytes({ align: slot.writeSize as WriteAlign, maxAlign: board.mcuboot.maxAlign, maxSectors: board.mcuboot.maxSectors, overwriteOnly: this.cfg.strategy === 'overwrite-only' });
+    const extra = this.cfg.strategy === 'swap-move' ? Math.max(...slot.sectors.map((s) => s.size)) : 0;
+    return Math.min(slot.size, this.ctx.flash.area('slot0').size) - trailer - extra;
+  }
+
+  // --- download ------------------------------------------------------------------------------
+
+  /** Where a download of `offer` starts: a persisted record for the same artifact resumes (ota-sim). */
+  private startPoint(offer: Offer, slot: FlashArea): { block: number; etag: Buffer | null } {
+    const d = this.store.state.download;
+    const bs = this.cfg.blockSize_bytes;
+    if (this.cfg.profile !== 'ota-sim' || !d) return { block: 0, etag: null };
+    const same = d.targetVersion === offer.version && Buffer.from(d.sha256).toString('hex') === offer.sha256 && d.blockSize_bytes === bs && d.size_bytes === offer.size_bytes;
+    if (!same || d.nextBlock === 0) return { block: 0, etag: null };
+    // Blocks after the record may be written already (persisted every N blocks): restart at the
+    // start of the sector holding the recorded block, which is erased again before it is written.
+    const off = d.nextBlock * bs;
+    const sector = slot.sectors.find((s) => off >= s.offset && off < s.offset + s.size);
+    if (!sector || sector.offset % bs !== 0) return { block: 0, etag: null };
+    return { block: sector.offset / bs, etag: d.etag ? Buffer.from(d.etag) : null };
+  }
+
+  /** Download `offer` into slot1. Resolves when every block is on flash. */
+  async downloadOffer(offer: Offer): Promise<void> {
+    const client = this.requireClient();
+    const slot = this.ctx.flash.area('slot1');
+    const bs = this.cfg.blockSize_bytes;
+    const start = this.startPoint(offer, slot);
+    const erased = new Set<number>();
+    const sha = Uint8Array.from(Buffer.from(offer.sha256, 'hex'));
+    const progress = (nextBlock: number, etag: Buffer | null): DownloadProgress => ({
+      targetVersion: offer.version,
+      sha256: sha,
+      etag: etag ? Uint8Array.from(etag.subarray(0, 8)) : null,
+      nextBlock,
+      blockSize_bytes: bs,
+      size_bytes: offer.size_bytes,
+      manifestSeq: offer.seq,
+    });
+    await this.guarded(() => {
+      let s = withAttempt(this.store.state, offer.version);
+      s = { ...s, download: progress(start.block, start.etag), highestSeq: Math.max(this.store.state.highestSeq ?? 0, offer.seq) };
+      this.store.update(s);
+      if (start.block === 0) {
+        // a fresh start: the trailer area (and anything past the new image) must read erased
+        for (const sec of slot.sectors) if (sec.offset + sec.size > offer.size_bytes && !isErased(slot, sec.offset, sec.size)) slot.erase(sec.offset, sec.size);
+      }
+    });
+    this.emit({ type: 'download-start', version: offer.version, startBlock: start.block, at_ms: this.now() });
+    // the ETag of the first response is adopted by download(); the record keeps the one we started with
+    const etag: Buffer | null = start.etag;
+    const writeBlock = (num: number, bytes: Buffer): void => {
+      const off = num * bs;
+      if (off + bytes.length > offer.size_bytes || off + bytes.length > slot.size) throw new Error(`block ${num} goes past the announced size ${offer.size_bytes}`);
+      for (const sec of slot.sectors) {
+        if (sec.offset + sec.size <= off || sec.offset >= off + bytes.length || erased.has(sec.offset)) continue;
+        slot.erase(sec.offset, sec.size); // just ahead of the write point
+        erased.add(sec.offset);
+      }
+      const ws = slot.writeSize;
+      const padded = bytes.length % ws === 0 ? bytes : Buffer.concat([bytes, Buffer.alloc(ws - (bytes.length % ws), slot.eraseValue)]);
+      slot.write(off, padded);
+    };
+    try {
+      await download({
+        client,
+        uri: offer.uri,
+        blockSize_bytes: bs,
+        window: this.cfg.window,
+        startBlock: start.block,
+        etag: start.etag,
+        blockRetryDelay_ms: this.cfg.blockRetryDelay_ms,
+        maxBlockRetries: this.cfg.maxBlockRetries,
+        signal: this.abortController.signal,
+        onBlock: (num, bytes) =>
+          this.guarded(() => {
+            writeBlock(num, bytes);
+            this.emit({ type: 'block', block: num, at_ms: this.now() });
+            if ((num + 1) % this.cfg.persistEvery_blocks === 0) this.store.update({ download: progress(num + 1, etag) });
+          }),
+        onProgress: () => {},
+      });
+    } catch (e) {
+      if (e instanceof DownloadError && (e.reason === 'ETAG_CHANGED' || e.reason === 'SIZE_CHANGED')) {
+        await this.guarded(() => this.store.update({ download: null }));
+      }
+      throw e;
+    }
+  }
+
+  // --- verify, stage, confirm ---------------------------------------------------------------
+
+  verify(offer: Offer): Verdict {
+    const slot = this.ctx.flash.area('slot1');
+    if (offer.size_bytes > this.slotLimit_bytes()) return { ok: false, reason: ReportReason.NOT_ENOUGH_FLASH_MEMORY, message: `${offer.size_bytes} bytes do not fit slot1 (${this.slotLimit_bytes()} usable)` };
+    const bytes = slot.read(0, offer.size_bytes);
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (digest !== offer.sha256) return { ok: false, reason: ReportReason.INTEGRITY_CHECK_FAILURE, message: `slot1 SHA-256 ${digest} differs from the manifest's ${offer.sha256}` };
+    let v;
+    try {
+      v = verifyImage(bytes, this.cfg.trust);
+    } catch (e) {
+      return { ok: false, reason: ReportReason.UNSUPPORTED_PACKAGE_TYPE, message: e instanceof Error ? e.message : String(e) };
+    }
+    if (!v.valid) return { ok: false, reason: ReportReason.INTEGRITY_CHECK_FAILURE, message: `${v.reason ?? 'INVALID'}: ${v.message}` };
+    let img;
+    try {
+      img = parseImage(bytes);
+    } catch (e) {
+      return { ok: false, reason: ReportReason.UNSUPPORTED_PACKAGE_TYPE, message: e instanceof Error ? e.message : String(e) };
+    }
+    if (img.board !== null && img.board !== this.cfg.board) return { ok: false, reason: ReportReason.UNSUPPORTED_PACKAGE_TYPE, message: `the image is for board ${img.board}, this is ${this.cfg.board}` };
+    if (img.totalSize_bytes > this.slotLimit_bytes()) return { ok: false, reason: ReportReason.NOT_ENOUGH_FLASH_MEMORY, message: `the image (${img.totalSize_bytes} bytes) does not fit slot1` };
+    const cmp = compareVersionText(img.version, this.version);
+    if (this.cfg.profile === 'ota-sim' && (cmp === null || cmp <= 0)) return { ok: false, reason: ReportReason.FIRMWARE_UPDATE_FAILED, message: `the image's version ${img.version} is not newer than ${this.version}` };
+    if (this.cfg.profile === 'golioth' && cmp === 0) return { ok: false, reason: ReportReason.FIRMWARE_UPDATE_FAILED, message: `the image's version ${img.version} is the running one` };
+    return { ok: true };
+  }
+
+  /** Remember the refusal: the version is not tried again, the download record is dropped. */
+  refuse(offer: Offer, reason: number): void {
+    this.exhaust(offer.version);
+    this.store.update({ download: null, lastUpdate: { targetVersion: offer.version, fromVersion: this.version, result: 'failed', reason, reported: false } });
+  }
+
+  /** Record the pending test on flash, then ask the bootloader for a test swap. */
+  stage(offer: Offer): void {
+    this.store.update({ download: null, lastUpdate: { targetVersion: offer.version, fromVersion: this.version, result: 'pending-test', reason: ReportReason.READY, reported: false } });
+    const r = bootSetPending(this.ctx.flash, false, this.cfg.strategy);
+    if (r !== 'ok') throw new Error(`boot_set_pending: ${r}`);
+  }
+
+  confirm(): void {
+    const r = bootSetConfirmed(this.ctx.flash, this.cfg.strategy);
+    if (r !== 'ok') throw new Error(`boot_set_confirmed: ${r}`);
+    const last = this.store.state.lastUpdate;
+    this.store.update({
+      download: null,
+      lastUpdate: { targetVersion: this.version, fromVersion: last?.targetVersion === this.version ? last.fromVersion : this.version, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false },
+    });
+  }
+
+  /** The swap the next boot will do (for diagnostics). */
+  nextSwap(): number {
+    return swapType(this.ctx.flash, this.cfg.strategy);
+  }
+}
+
+function isErased(area: FlashArea, off: number, length: number): boolean {
+  const b = area.read(off, length);
+  for (let i = 0; i < b.length; i++) if (b[i] !== area.eraseValue) return false;
+  return true;
+}
