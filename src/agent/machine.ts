@@ -8,6 +8,7 @@
  *   booting ─┬─ test boot ──> testing{connecting ⇄ backoff → selfTest → confirming} ─> reporting
  *            │                  └─ self-test fail / rollback timer ──> rollingBack (reboot unconfirmed)
  *            └─ normal ──> connecting ⇄ connectBackoff ─> reporting ─> idle (observe + poll)
+ *   idle ─ offer too large for slot1 ─> refusing (r=2, nothing downloaded)
  *   idle ─ acceptable offer ─> downloading ⇄ downloadBackoff ─> downloaded ─> verifying
  *   verifying ─ ok ─> staging ─> announcing (s=3 r=0) ─> rebooting
  *             └ refused ─> refusing (record + report) ─> idle
@@ -88,6 +89,7 @@ export const agentMachine = setup({
     isTestBoot: ({ context }) => context.boot?.testBoot === true,
     selfTestPassed: (_, params: { passed: boolean }) => params.passed,
     offerAcceptable: ({ context }, params: { offer: Offer | null }) => params.offer !== null && context.rt.skipReason(params.offer) === null,
+    offerTooLarge: ({ context }, params: { offer: Offer | null }) => params.offer !== null && context.rt.skipReason(params.offer) === null && !context.rt.precheck(params.offer).ok,
     verified: (_, params: { verdict: Verdict }) => params.verdict.ok,
     downloadRetryAllowed: ({ context }) => context.offer !== null && context.rt.skipReason(context.offer) === null && context.downloadFailures < context.rt.cfg.maxAttemptsPerVersion * 4,
     hasUnreportedOutcome: ({ context }) => {
@@ -191,11 +193,19 @@ export const agentMachine = setup({
       entry: { type: 'announceState', params: { state: 'idle' } },
       invoke: { src: 'watchManifest', input: ({ context }) => ({ rt: context.rt }) },
       on: {
-        MANIFEST: {
-          guard: { type: 'offerAcceptable', params: ({ event }) => ({ offer: event.offer }) },
-          target: 'downloading',
-          actions: assign({ offer: ({ event }) => event.offer, downloadFailures: 0 }),
-        },
+        MANIFEST: [
+          {
+            // refused before a byte is downloaded: the announced size does not fit slot1
+            guard: { type: 'offerTooLarge', params: ({ event }) => ({ offer: event.offer }) },
+            target: 'refusing',
+            actions: [assign({ offer: ({ event }) => event.offer, verdict: ({ context, event }) => context.rt.precheck(event.offer as Offer) }), 'noteRefusal'],
+          },
+          {
+            guard: { type: 'offerAcceptable', params: ({ event }) => ({ offer: event.offer }) },
+            target: 'downloading',
+            actions: assign({ offer: ({ event }) => event.offer, downloadFailures: 0 }),
+          },
+        ],
         CONNECTION_LOST: { target: 'connecting', actions: assign({ lastError: ({ event }) => event.why }) },
       },
       after: { reportRetry: { guard: 'hasUnreportedOutcome', target: 'reporting' } },

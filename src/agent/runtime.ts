@@ -287,6 +287,15 @@ export class AgentRuntime {
 
   /** POST a report; resolves true when the server answered 2.xx (a 4.xx is shrugged off: false). */
   async report(report: SentReport): Promise<boolean> {
+    return (await this.sendReport(report)) === 'delivered';
+  }
+
+  /**
+   * POST a report: 'delivered' (2.xx), 'rejected' (4.xx: the server answered with a client
+   * error, e.g. libcoap, which knows no reports; sending it again cannot help) or 'lost' (no
+   * answer, or 5.xx).
+   */
+  private async sendReport(report: SentReport): Promise<'delivered' | 'rejected' | 'lost'> {
     const body = new Map<string, string | number>([
       ['s', report.s],
       ['r', report.r],
@@ -294,7 +303,7 @@ export class AgentRuntime {
       ['v', report.v],
     ]);
     if (report.t !== null) body.set('t', report.t);
-    let delivered = false;
+    let outcome: 'delivered' | 'rejected' | 'lost' = 'lost';
     try {
       const r = await this.requireClient().request({
         method: 'POST',
@@ -302,26 +311,30 @@ export class AgentRuntime {
         options: [{ number: OptionNumber.ContentFormat, value: Buffer.from([CBOR_FORMAT]) }],
         payload: Buffer.from(cborEncoder.encode(body)),
       });
-      delivered = r.code.startsWith('2.');
+      // 4.xx: the server will not take it (libcoap, which knows no reports, answers 4.04/4.06);
+      // 5.xx: a server trouble that may pass, retried like no answer
+      outcome = r.code.startsWith('2.') ? 'delivered' : r.code.startsWith('4.') ? 'rejected' : 'lost';
     } catch {
-      delivered = false;
+      outcome = 'lost';
     }
-    if (!this.dead) this.emit({ type: 'report', report, delivered, at_ms: this.now() });
-    return delivered;
+    if (!this.dead) this.emit({ type: 'report', report, delivered: outcome === 'delivered', at_ms: this.now() });
+    return outcome;
   }
 
   reportOf(s: number, r: number, target: string | null): SentReport {
     return { s, r, pkg: this.cfg.package, v: this.version, t: target };
   }
 
-  /** Send the outcome found on flash (success or failure) and mark it reported. */
+  /** Send the outcome found on flash (success or failure) and mark it reported once a server answered it. */
   async reportOutcome(): Promise<boolean> {
     const last = this.store.state.lastUpdate;
     if (!last || last.reported || last.result === 'pending-test') return true;
     const s = last.result === 'confirmed' ? ReportState.UPDATING : ReportState.IDLE;
-    const ok = await this.report(this.reportOf(s, last.reason, last.targetVersion));
-    if (ok) await this.guarded(() => this.store.update({ lastUpdate: { ...last, reported: true } }));
-    return ok;
+    const outcome = await this.sendReport(this.reportOf(s, last.reason, last.targetVersion));
+    // retried later only when nothing (or a 5.xx) answered; a server that refused it with a 4.xx
+    // has had its say (no endless re-sending to a server that does not take reports)
+    if (outcome !== 'lost') await this.guarded(() => this.store.update({ lastUpdate: { ...last, reported: true } }));
+    return outcome === 'delivered';
   }
 
   // --- decisions from flash --------------------------------------------------------------------
@@ -409,7 +422,7 @@ export class AgentRuntime {
       slot.write(off, padded);
     };
     try {
-      await download({
+      const done = await download({
         client,
         uri: offer.uri,
         blockSize_bytes: bs,
@@ -427,6 +440,7 @@ export class AgentRuntime {
           }),
         onProgress: () => {},
       });
+      this.emit({ type: 'download-done', version: offer.version, startBlock: start.block, blocks: done.blocks, highWater_bytes: done.highWater_bytes, at_ms: this.now() });
     } catch (e) {
       if (e instanceof DownloadError && (e.reason === 'ETAG_CHANGED' || e.reason === 'SIZE_CHANGED')) {
         await this.guarded(() => this.store.update({ download: null }));
@@ -437,9 +451,16 @@ export class AgentRuntime {
 
   // --- verify, stage, confirm ---------------------------------------------------------------
 
+  /** What can be refused before a byte is downloaded: the announced size must fit slot1. */
+  precheck(offer: Offer): Verdict {
+    if (offer.size_bytes > this.slotLimit_bytes()) return { ok: false, reason: ReportReason.NOT_ENOUGH_FLASH_MEMORY, message: `${offer.size_bytes} bytes do not fit slot1 (${this.slotLimit_bytes()} usable)` };
+    return { ok: true };
+  }
+
   verify(offer: Offer): Verdict {
     const slot = this.ctx.flash.area('slot1');
-    if (offer.size_bytes > this.slotLimit_bytes()) return { ok: false, reason: ReportReason.NOT_ENOUGH_FLASH_MEMORY, message: `${offer.size_bytes} bytes do not fit slot1 (${this.slotLimit_bytes()} usable)` };
+    const pre = this.precheck(offer);
+    if (!pre.ok) return pre;
     const bytes = slot.read(0, offer.size_bytes);
     const digest = createHash('sha256').update(bytes).digest('hex');
     if (digest !== offer.sha256) return { ok: false, reason: ReportReason.INTEGRITY_CHECK_FAILURE, message: `slot1 SHA-256 ${digest} differs from the manifest's ${offer.sha256}` };

@@ -95,6 +95,8 @@ export type AgentEvent =
   | { type: 'state'; state: string; version: string; at_ms: number }
   | { type: 'block'; block: number; at_ms: number }
   | { type: 'download-start'; version: string; startBlock: number; at_ms: number }
+  /** A download call finished: its blocks and the most payload bytes it held in RAM at once (≤ window × block size). */
+  | { type: 'download-done'; version: string; startBlock: number; blocks: number; highWater_bytes: number; at_ms: number }
   | { type: 'refused'; version: string; reason: number; message: string; at_ms: number }
   | { type: 'report'; report: SentReport; delivered: boolean; at_ms: number }
   | { type: 'confirmed'; version: string; at_ms: number }
