@@ -5,24 +5,13 @@
  * reports FIRMWARE_UPDATE_FAILED from flash; bad signature and wrong board are refused and never
  * booted; a power cut during the download resumes (ota-sim) or restarts at block 0 (golioth).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { agentStateNames } from '../../src/agent/index.js';
 import { bootIsImgConfirmed } from '../../src/boot/public.js';
 import { OtaStateStore } from '../../src/device/index.js';
-import { accepted, image, offer, otherKey, rig, waitFor } from './helpers.js';
-import type { Rig } from './helpers.js';
+import { accepted, image, offer, otherKey, rig, waitFor, rigsClosedAfterEach } from './helpers.js';
 
-let rigs: Rig[] = [];
-afterEach(async () => {
-  for (const r of rigs) await r.close();
-  rigs = [];
-});
-
-async function start(o: Parameters<typeof rig>[0]): Promise<Rig> {
-  const r = await rig(o);
-  rigs.push(r);
-  return r;
-}
+const start = rigsClosedAfterEach();
 
 describe('the agent statechart', () => {
   it('has the states the issue asks for', () => {

@@ -4,24 +4,14 @@
  * old firmware reports FIRMWARE_UPDATE_FAILED (r=8) with the failed version, learnt from flash; an
  * image that never reaches the server ({"connect":false}) reverts when the rollback timer expires.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bootIsImgConfirmed } from '../../src/boot/public.js';
 import { OtaStateStore } from '../../src/device/index.js';
 import type { WatchdogCause } from '../../src/device/device.js';
-import { accepted, image, offer, rig, waitFor } from './helpers.js';
+import { accepted, image, offer, rig, waitFor, rigsClosedAfterEach } from './helpers.js';
 import type { Rig } from './helpers.js';
 
-let rigs: Rig[] = [];
-afterEach(async () => {
-  for (const r of rigs) await r.close();
-  rigs = [];
-});
-
-async function start(o: Parameters<typeof rig>[0]): Promise<Rig> {
-  const r = await rig(o);
-  rigs.push(r);
-  return r;
-}
+const start = rigsClosedAfterEach();
 
 async function expectRolledBack(r: Rig, target: string): Promise<void> {
   await waitFor(() => accepted(r.server).some((x) => x?.r === 8), 'a failure report');

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 /** Shared set-up for the agent tests: signed images, an nrf52840 device running the agent, the embedded server, waiting. */
 import { programSlot } from '../../src/boot/program.js';
 import { ScaledClock } from '../../src/clock.js';
@@ -98,4 +99,18 @@ export async function offer(server: UpdateServer, bytes: Uint8Array): Promise<st
   const a = await server.model.addArtifact({ package: 'main', bytes });
   await server.model.createRelease({ artifacts: [a.id] });
   return a.version;
+}
+
+/** A `start(options)` that makes a rig and closes every rig it made after each test. */
+export function rigsClosedAfterEach(): (o: Parameters<typeof rig>[0]) => Promise<Rig> {
+  let rigs: Rig[] = [];
+  afterEach(async () => {
+    for (const r of rigs) await r.close();
+    rigs = [];
+  });
+  return async (o) => {
+    const r = await rig(o);
+    rigs.push(r);
+    return r;
+  };
 }

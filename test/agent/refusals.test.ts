@@ -6,24 +6,14 @@
  * a lower version (skipped, nothing downloaded). The persisted attempt cap keeps the agent from
  * downloading a refused version again, across a reboot and a fresh notification.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OtaStateStore } from '../../src/device/index.js';
 import { signImage, behaviourTlv, boardTlv } from '../../src/image/index.js';
 import { Prng } from '../../src/prng.js';
-import { accepted, board, image, key, rig, waitFor } from './helpers.js';
+import { accepted, board, image, key, rig, waitFor, rigsClosedAfterEach } from './helpers.js';
 import type { Rig } from './helpers.js';
 
-let rigs: Rig[] = [];
-afterEach(async () => {
-  for (const r of rigs) await r.close();
-  rigs = [];
-});
-
-async function start(o: Parameters<typeof rig>[0]): Promise<Rig> {
-  const r = await rig(o);
-  rigs.push(r);
-  return r;
-}
+const start = rigsClosedAfterEach();
 
 const idleCount = (r: Rig): number => r.events.filter((e) => e.type === 'state' && e.state === 'idle' && e.version === '1.0.0+0').length;
 
