@@ -1,7 +1,8 @@
 /** Shared helpers for the DTLS tests: a server on 127.0.0.1:0, external tools, small waits. */
 import { spawn, spawnSync } from 'node:child_process';
+import { dtls } from 'node-dtls-client';
 import { DtlsServer } from '../../src/dtls/index.js';
-import type { DtlsServerOptions } from '../../src/dtls/index.js';
+import type { CipherSuiteName, DtlsServerOptions } from '../../src/dtls/index.js';
 
 export const IDENTITY = 'device-0001';
 export const KEY = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
@@ -63,4 +64,17 @@ export function runTool(cmd: string, args: string[], input: string, until: RegEx
 /** Resolve when `predicate` holds, polling (no timing assertion: only the test timeout bounds it). */
 export async function waitFor(predicate: () => boolean, poll_ms = 10): Promise<void> {
   while (!predicate()) await new Promise((r) => setTimeout(r, poll_ms));
+}
+
+/** node-dtls-client 2.0.3 connects with the test PSK, sends `text`, and resolves with the first reply. */
+export function nodeDtlsRoundTrip(port: number, text: string, cipher: CipherSuiteName = 'TLS_PSK_WITH_AES_128_CCM_8'): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const sock = dtls.createSocket({ type: 'udp4', address: '127.0.0.1', port, psk: { [IDENTITY]: KEY }, timeout: 20_000, ciphers: [cipher] });
+    sock.on('connected', () => sock.send(Buffer.from(text)));
+    sock.on('message', (m: Buffer) => {
+      sock.close();
+      resolve(m.toString());
+    });
+    sock.on('error', reject);
+  });
 }

@@ -4,11 +4,10 @@
  * Every exchange carries application data both ways and checks it on both ends.
  */
 import coap from 'coap';
-import { dtls } from 'node-dtls-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsCoapSocket, DtlsServer } from '../../src/dtls/index.js';
 import type { CipherSuiteName, DtlsSession } from '../../src/dtls/index.js';
-import { IDENTITY, KEY, KEY_HEX, echoServer, hasTool, runTool } from './helpers.js';
+import { IDENTITY, KEY_HEX, echoServer, hasTool, nodeDtlsRoundTrip, runTool } from './helpers.js';
 
 const SUITES: { name: CipherSuiteName; openssl: string; gnutls: string }[] = [
   { name: 'TLS_PSK_WITH_AES_128_CCM_8', openssl: 'PSK-AES128-CCM8', gnutls: 'AES-128-CCM-8' },
@@ -36,15 +35,7 @@ describe('node-dtls-client 2.0.3', () => {
       const started = await echoServer();
       server = started.server;
       const seen = record(server);
-      const reply = await new Promise<string>((resolve, reject) => {
-        const sock = dtls.createSocket({ type: 'udp4', address: '127.0.0.1', port: started.port, psk: { [IDENTITY]: KEY }, timeout: 20_000, ciphers: [suite.name] });
-        sock.on('connected', () => sock.send(Buffer.from('hello from node-dtls-client')));
-        sock.on('message', (m: Buffer) => {
-          sock.close();
-          resolve(m.toString());
-        });
-        sock.on('error', reject);
-      });
+      const reply = await nodeDtlsRoundTrip(started.port, 'hello from node-dtls-client', suite.name);
       expect(reply).toBe('echo:hello from node-dtls-client');
       expect(seen.received).toEqual(['hello from node-dtls-client']);
       expect(seen.sessions[0]?.cipherSuite).toBe(suite.name);

@@ -3,13 +3,12 @@
  * dropped or duplicated, records of a flight reversed, client handshake records cut into small
  * fragments, and seeded chaos keyed by datagram index.
  */
-import { dtls } from 'node-dtls-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsPskClient } from '../../src/dtls/client.js';
 import { encodeRecord, parseRecords } from '../../src/dtls/record.js';
 import { fragmentHandshake, parseHandshakeFragments } from '../../src/dtls/handshake.js';
 import { Prng, mixSeed } from '../../src/prng.js';
-import { IDENTITY, KEY, KEY_HEX, echoServer, hasTool, runTool } from './helpers.js';
+import { IDENTITY, KEY, KEY_HEX, echoServer, hasTool, nodeDtlsRoundTrip, runTool } from './helpers.js';
 import { Relay } from './relay.js';
 import type { Decide } from './relay.js';
 
@@ -115,15 +114,7 @@ describe('reordering and fragmentation', () => {
       }
       return out;
     });
-    const reply = await new Promise<string>((resolve, reject) => {
-      const sock = dtls.createSocket({ type: 'udp4', address: '127.0.0.1', port: relayPort, psk: { [IDENTITY]: KEY }, timeout: 20_000, ciphers: ['TLS_PSK_WITH_AES_128_CCM_8'] });
-      sock.on('connected', () => sock.send(Buffer.from('fragmented')));
-      sock.on('message', (m: Buffer) => {
-        sock.close();
-        resolve(m.toString());
-      });
-      sock.on('error', reject);
-    });
+    const reply = await nodeDtlsRoundTrip(relayPort, 'fragmented');
     expect(reply).toBe('echo:fragmented');
     expect(stats().helloReassemblies).toBe(0);
   });
