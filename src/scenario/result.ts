@@ -80,6 +80,8 @@ export interface DeviceResult {
   /** What the server recorded from this device, oldest first. */
   reports: { at_ms: number; s: number; r: number; v: string; t: string | null }[];
   timeline: TimelineEvent[];
+  /** Timeline events left out because the recorder's cap was reached (absent when none). */
+  timelineDropped?: number;
 }
 
 export interface ExpectationResult {
