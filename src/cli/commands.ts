@@ -5,6 +5,7 @@ import { demoCommand } from './demo.js';
 import { deviceCommand } from './device.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
+import { proxyCommand } from './proxy.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 
@@ -15,6 +16,7 @@ export const commands: CommandModule<any, any>[] = [
   bootCommand,
   sweepCommand,
   serveCommand,
+  proxyCommand,
   deviceCommand,
   demoCommand,
 ];

@@ -28,8 +28,10 @@ export interface ChaosSchedule {
   rebindEvery_ms?: number | null;
   /** Rebind at these simulated times (ms from start). */
   rebindAt_ms?: number[];
-  /** Which directions the probabilistic faults apply to (default both). */
+  /** Which directions the probabilistic faults (loss, burst, delay/jitter, duplicate, reorder, corrupt) apply to (default both). */
   directions?: ProxyDirection[];
+  /** A reordered datagram waits at most this long (simulated ms) for the next one of its flow and direction; default 500. */
+  reorderTimeout_ms?: number;
 }
 
 export type ProxyFaultKind = 'loss' | 'burst-loss' | 'delay' | 'duplicate' | 'reorder' | 'corrupt' | 'blackhole' | 'rebind';
@@ -42,6 +44,8 @@ export interface ProxyFault {
   /** The datagram's index in its flow and direction (null for rebinds). */
   index: number | null;
   kind: ProxyFaultKind;
+  /** Human-readable detail (delay, flipped byte offsets, old and new port, window length). */
+  detail?: string;
 }
 
 export interface ChaosProxyOptions {
@@ -60,12 +64,25 @@ export interface ChaosProxyOptions {
   /** Upper bound on datagrams held for delay/reorder at once; beyond it they are dropped and counted. */
   maxHeld?: number;
   onFault?: (fault: ProxyFault) => void;
+  /** How many faults `faults` keeps (the last N; the counters in stats() keep counting); default 1000. */
+  faultLogLimit?: number;
+  /** A flow with no datagram in either direction for this long (simulated ms) is closed, as a NAT forgets it; default 24 h. */
+  idleTimeout_ms?: number;
+  /** After a rebind the old upstream socket lingers this long (simulated ms) so replies to it are counted as `stale` and dropped; default 30 s. */
+  staleLinger_ms?: number;
 }
 
 export interface ProxyStats {
   datagrams: Record<ProxyDirection, number>;
   forwarded: Record<ProxyDirection, number>;
   faults: Partial<Record<ProxyFaultKind, number>>;
+  /** Flows (client addresses) seen since start. */
   flows: number;
   rebinds: number;
+  /** Flows open now. */
+  activeFlows?: number;
+  /** Datagrams held for delay or reorder right now. */
+  held?: number;
+  /** Datagrams dropped for reasons other than the schedule: maxHeld reached, maxFlows reached, larger than 65535 bytes, a reply to a rebound (old) port. */
+  dropped?: { overflow: number; flowLimit: number; oversize: number; stale: number };
 }
