@@ -18,3 +18,5 @@ export * from './dtls/index.js';
 export * from './server/index.js';
 export * from './device/index.js';
 export * from './agent/index.js';
+export * from './net/proxy/index.js';
+export * from './report/index.js';
