@@ -18,6 +18,7 @@
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { DownloadError } from '../net/errors.js';
+import { inFlight } from './runtime.js';
 import type { AgentRuntime, BootInfo, Offer, Verdict } from './runtime.js';
 import { ReportReason, ReportState } from './types.js';
 
@@ -52,6 +53,8 @@ export const agentMachine = setup({
     inspectFlash: fromPromise<BootInfo, { rt: AgentRuntime }>(({ input }) => input.rt.guarded(() => input.rt.inspectBoot())),
     connect: fromPromise<void, { rt: AgentRuntime }>(({ input }) => input.rt.connect()),
     runSelfTest: fromPromise<boolean, { rt: AgentRuntime }>(async ({ input }) => {
+      // defect confirm-before-self-test: the image is made permanent before it has proven anything
+      if (input.rt.has('confirm-before-self-test')) await input.rt.guarded(() => input.rt.confirm());
       if (input.rt.cfg.profile === 'golioth') return true; // the SDK's test is reaching the server
       return input.rt.ctx.runSelfTest() === 'pass';
     }),
@@ -78,6 +81,7 @@ export const agentMachine = setup({
       void context.rt.report(context.rt.reportOf(params.s, params.r, context.offer?.version ?? null)); // fire and forget
     },
     rebootDevice: ({ context }) => context.rt.ctx.reboot(),
+    noteFailureInRam: ({ context }) => context.rt.noteFailureInRam(),
     noteRollback: ({ context }, params: { why: string }) => context.rt.emit({ type: 'rollback', version: context.rt.version, why: params.why, at_ms: context.rt.now() }),
     noteConfirmed: ({ context }) => context.rt.emit({ type: 'confirmed', version: context.rt.version, at_ms: context.rt.now() }),
     noteRefusal: ({ context }) => {
@@ -94,7 +98,7 @@ export const agentMachine = setup({
     downloadRetryAllowed: ({ context }) => context.offer !== null && context.rt.skipReason(context.offer) === null && context.downloadFailures < context.rt.cfg.maxAttemptsPerVersion * 4,
     hasUnreportedOutcome: ({ context }) => {
       const l = context.rt.state.lastUpdate;
-      return l !== null && !l.reported && l.result !== 'pending-test';
+      return l !== null && !l.reported && !inFlight(l.result);
     },
     restartAtZero: (_, params: { error: unknown }) => params.error instanceof DownloadError && (params.error.reason === 'ETAG_CHANGED' || params.error.reason === 'SIZE_CHANGED'),
   },
@@ -161,7 +165,7 @@ export const agentMachine = setup({
     },
 
     rollingBack: {
-      entry: [{ type: 'announceState', params: { state: 'rollingBack' } }, 'rebootDevice'],
+      entry: [{ type: 'announceState', params: { state: 'rollingBack' } }, 'noteFailureInRam', 'rebootDevice'],
     },
 
     connecting: {

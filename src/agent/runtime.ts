@@ -6,8 +6,8 @@
  * next. A runtime lives exactly as long as the firmware runs: `shutdown()` (power off, reset)
  * aborts the network without a goodbye and makes every later call a no-op.
  *
- * Flash ops run inside `guarded()`: on a timer of the device clock, so a PowerCut thrown by the
- * flash is caught by the Device (which turns the device off) instead of escaping as an unhandled
+ * Flash ops run inside `guarded()`, i.e. the Device's ctx.run(): a PowerCut thrown by the flash
+ * is caught by the Device (which turns the device off) instead of escaping as an unhandled
  * promise rejection.
  */
 import { createHash } from 'node:crypto';
@@ -15,8 +15,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { bootIsImgConfirmed, bootSetConfirmed, bootSetPending, swapType } from '../boot/public.js';
 import type { FirmwareContext } from '../device/device.js';
 import { OtaStateStore, attemptsOf, withAttempt } from '../device/ota-state.js';
-import type { DownloadProgress, OtaState } from '../device/ota-state.js';
-import { PowerCut } from '../flash/errors.js';
+import type { DownloadProgress, OtaState, UpdateResult } from '../device/ota-state.js';
 import type { FlashArea } from '../flash/flash.js';
 import { compareVersions, parseVersion } from '../image/header.js';
 import { parseImage } from '../image/parse.js';
@@ -33,7 +32,7 @@ import type { Transport } from '../net/transport.js';
 import { UdpTransport } from '../net/udp-transport.js';
 import { Prng, mixSeed } from '../prng.js';
 import { ReportReason, ReportState } from './types.js';
-import type { AgentEvent, ResolvedAgentConfig, SentReport } from './types.js';
+import type { AgentDefect, AgentEvent, ResolvedAgentConfig, SentReport } from './types.js';
 
 const CBOR_FORMAT = 60;
 const MAX_MANIFEST_COMPONENTS = 32;
@@ -110,6 +109,10 @@ export class AgentRuntime {
   private dead = false;
   private readonly abortController = new AbortController();
   private readonly prng: Prng;
+  /** Defect `failure-report-from-ram` only: the failed version, held in RAM (lost at the reset that reverts). */
+  private ramFailure: string | null = null;
+  /** A download was started in this boot (RAM, per boot: see downloadOffer). */
+  private downloadedThisBoot = false;
 
   constructor(
     readonly cfg: ResolvedAgentConfig,
@@ -132,6 +135,10 @@ export class AgentRuntime {
     return !this.dead;
   }
 
+  has(defect: AgentDefect): boolean {
+    return this.cfg.defects.includes(defect);
+  }
+
   emit(event: AgentEvent): void {
     this.cfg.onEvent?.(event);
   }
@@ -150,46 +157,56 @@ export class AgentRuntime {
     this.observation = null;
   }
 
-  /** Run `fn` (flash ops) on a device-clock timer so a power cut is handled by the Device. */
+  /** Run `fn` (flash ops) through the device (ctx.run) so a power cut is handled by the Device. */
   guarded<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (this.dead) return;
-      this.ctx.clock.setTimeout(() => {
-        if (this.dead) return;
-        let out: T;
-        try {
-          out = fn();
-        } catch (e) {
-          // a PowerCut is rethrown for the Device to turn the device off; other errors reject
-          if (e instanceof PowerCut) throw e;
-          reject(e instanceof Error ? e : new Error(String(e)));
-          return;
-        }
-        resolve(out);
-      }, 0);
+    if (this.dead) return new Promise<T>(() => {});
+    return this.ctx.run(() => {
+      if (this.dead) throw new PowerGone();
+      return fn();
     });
   }
 
   // --- boot ----------------------------------------------------------------------------------
 
-  /** Learn from flash what happened before this boot (ARCHITECTURE.md principle 1). */
+  /**
+   * Learn from flash what happened before this boot (ARCHITECTURE.md principle 1). An update in
+   * flight is `pending-test` (written before boot_set_pending) or `testing` (written by the new
+   * image when its test boot starts):
+   * - running the target, unconfirmed: the test boot; record `testing` before anything can fail.
+   * - running the target, confirmed: confirmed by the test boot, cut before the record said so.
+   * - running the old version: reverted if the new image was booted (`testing` on flash, or the
+   *   bootloader reverted at this very boot); otherwise the cut fell between the record and
+   *   boot_set_pending, the swap never happened, and nothing was attempted: forget it (the
+   *   offer is downloaded again) instead of reporting a failure that did not happen.
+   */
   inspectBoot(): BootInfo {
     const running = this.version;
     const confirmed = bootIsImgConfirmed(this.ctx.flash, this.cfg.strategy);
     const last = this.store.state.lastUpdate;
-    if (last && last.result === 'pending-test' && confirmed) {
-      if (last.targetVersion === running) {
-        // confirmed by the test boot, cut before the record said so
+    if (last && inFlight(last.result)) {
+      if (last.targetVersion === running && !confirmed) {
+        if (last.result === 'pending-test') this.store.update({ lastUpdate: { ...last, result: 'testing' } });
+      } else if (last.targetVersion === running) {
         this.store.update({ lastUpdate: { ...last, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false } });
-      } else if (last.fromVersion === running) {
-        // the bootloader reverted the unconfirmed image: slot1 holds it again, slot0 the old one
-        this.store.update({ lastUpdate: { ...last, result: 'reverted', reason: ReportReason.FIRMWARE_UPDATE_FAILED, reported: false } });
-        // a self-test failure is deterministic: ota-sim never tries that version again
-        if (this.cfg.profile === 'ota-sim') this.exhaust(last.targetVersion);
+      } else if (last.fromVersion === running && !this.has('failure-report-from-ram')) {
+        // (defect failure-report-from-ram: the failure would come from a RAM variable, which the reset lost)
+        if (last.result === 'testing' || this.ctx.image.bootAction === 'revert') {
+          // the bootloader reverted the unconfirmed image: slot1 holds it again, slot0 the old one
+          this.store.update({ lastUpdate: { ...last, result: 'reverted', reason: ReportReason.FIRMWARE_UPDATE_FAILED, reported: false } });
+          // a failed test boot is deterministic: ota-sim never tries that version again
+          if (this.cfg.profile === 'ota-sim') this.exhaust(last.targetVersion);
+        } else {
+          this.store.update({ lastUpdate: null });
+        }
       }
     }
     const now = this.store.state.lastUpdate;
-    return { version: running, testBoot: !confirmed, unreported: now !== null && !now.reported && now.result !== 'pending-test' };
+    return { version: running, testBoot: !confirmed, unreported: now !== null && !now.reported && !inFlight(now.result) };
+  }
+
+  /** The test boot is giving up (the reset that reverts follows). Only the RAM defect keeps anything. */
+  noteFailureInRam(): void {
+    if (this.has('failure-report-from-ram')) this.ramFailure = this.version;
   }
 
   /** Raise a version's persisted attempt count to the cap (it will not be downloaded again). */
@@ -236,17 +253,32 @@ export class AgentRuntime {
   }
 
   /**
-   * Observe the manifest; every decoded manifest goes to `onManifest`. The ota-sim profile also
-   * polls every pollInterval_ms (the fallback when notifications stop). `onLost` when the
-   * connection or the observation ends. Returns the cleanup.
+   * Observe the manifest; every decoded manifest goes to `onManifest`. `onLost` when the
+   * connection or the observation ends (the chart reconnects: a new handshake over DTLS, then a
+   * new registration). Returns the cleanup.
+   *
+   * The ota-sim profile also polls (a plain GET every pollInterval_ms): the fallback when
+   * notifications stop. A poll that finds a manifest the observation did not deliver means the
+   * server no longer notifies this registration (it restarted, lost the DTLS session, or the
+   * device's address changed): the manifest is delivered and the Observe registered again. A
+   * poll without an answer means the connection is gone (onLost). A failed re-registration is
+   * not fatal: polling goes on. The golioth profile polls only when the server did not take the
+   * registration (FORMATS.md: polling is an ota-sim extension).
    */
   watchManifest(onManifest: (m: { seq: number; offer: Offer | null }) => void, onLost: (why: string) => void): () => void {
     let stopped = false;
     let pollTimer: { cancel(): void } | null = null;
-    const deliver = (payload: Buffer): void => {
+    let current: Observation | null = null;
+    let lastPayload: Buffer | null = null;
+    let reregistering = false;
+    const path = this.withId('/.u/desired');
+    const deliver = (payload: Buffer, via: 'registration' | 'notification' | 'poll'): void => {
       if (stopped) return;
+      lastPayload = Buffer.from(payload);
       const m = decodeManifest(payload, this.cfg.package);
-      if (typeof m !== 'string') onManifest(m);
+      if (typeof m === 'string') return;
+      this.emit({ type: 'manifest', seq: m.seq, via, at_ms: this.now() });
+      onManifest(m);
     };
     const lost = (why: string): void => {
       if (stopped) return;
@@ -254,32 +286,66 @@ export class AgentRuntime {
       pollTimer?.cancel();
       onLost(why);
     };
+    const register = async (via: 'registration'): Promise<Observation> => {
+      let mine: Observation | null = null;
+      const obs = await this.requireClient().observe({ path }, (n) => {
+        if (mine !== null && mine === current) deliver(n.payload, 'notification');
+      });
+      mine = obs;
+      if (stopped || this.dead) {
+        if (!this.dead) void obs.cancel({ deregister: false });
+        return obs;
+      }
+      if (obs.first.code !== '2.05') throw new Error(`manifest: the server answered ${obs.first.code}`);
+      const old = current;
+      // not registered (the server does not do Observe): nothing to watch, polls deliver
+      current = obs.registered ? obs : null;
+      this.observation = current;
+      // the old registration is forgotten here; the server drops it at its next notification (RST)
+      if (old) void old.cancel({ deregister: false });
+      if (obs.registered) {
+        void obs.ended.then((end) => {
+          if (obs === current && end.kind !== 'cancelled') lost(`observation ended (${end.kind})`);
+        });
+      }
+      deliver(obs.first.payload, via);
+      return obs;
+    };
     const poll = (): void => {
       pollTimer = this.ctx.clock.setTimeout(() => {
         if (stopped || !this.client) return;
         this.requireClient()
-          .request({ method: 'GET', path: this.withId('/.u/desired') })
+          .request({ method: 'GET', path })
           .then((r) => {
-            if (r.code === '2.05') deliver(r.payload);
+            if (stopped) return;
+            if (r.code === '2.05' && (lastPayload === null || !lastPayload.equals(r.payload))) {
+              deliver(r.payload, 'poll');
+              if (!stopped && !reregistering && current !== null) {
+                reregistering = true;
+                register('registration')
+                  .then(() => {
+                    if (!stopped) this.emit({ type: 'reregistered', at_ms: this.now() });
+                  })
+                  .catch(() => {}) // polling goes on
+                  .finally(() => (reregistering = false));
+              }
+            }
             if (!stopped) poll();
           })
           .catch((e: unknown) => lost(`manifest poll failed: ${e instanceof Error ? e.message : String(e)}`));
       }, this.cfg.pollInterval_ms);
     };
-    (async () => {
-      const client = this.requireClient();
-      const obs = await client.observe({ path: this.withId('/.u/desired') }, (n) => deliver(n.payload));
-      this.observation = obs;
-      if (obs.first.code !== '2.05') throw new Error(`manifest: the server answered ${obs.first.code}`);
-      deliver(obs.first.payload);
-      if (this.cfg.profile === 'ota-sim' || !obs.registered) poll();
-      const end = await obs.ended;
-      if (end.kind !== 'cancelled') lost(`observation ended (${end.kind})`);
-    })().catch((e: unknown) => lost(e instanceof Error ? e.message : String(e)));
+    register('registration')
+      .then((obs) => {
+        if (stopped) return;
+        if (this.cfg.profile === 'ota-sim' || !obs.registered) poll();
+      })
+      .catch((e: unknown) => lost(e instanceof Error ? e.message : String(e)));
     return () => {
       stopped = true;
       pollTimer?.cancel();
-      const o = this.observation;
+      const o = current;
+      current = null;
       this.observation = null;
       if (o && !this.dead) void o.cancel({ deregister: false });
     };
@@ -327,8 +393,14 @@ export class AgentRuntime {
 
   /** Send the outcome found on flash (success or failure) and mark it reported once a server answered it. */
   async reportOutcome(): Promise<boolean> {
+    if (this.ramFailure !== null) {
+      // defect failure-report-from-ram: only reachable within the boot that set it, which ends in a reset
+      const v = this.ramFailure;
+      this.ramFailure = null;
+      return this.report(this.reportOf(ReportState.IDLE, ReportReason.FIRMWARE_UPDATE_FAILED, v));
+    }
     const last = this.store.state.lastUpdate;
-    if (!last || last.reported || last.result === 'pending-test') return true;
+    if (!last || last.reported || inFlight(last.result)) return true;
     const s = last.result === 'confirmed' ? ReportState.UPDATING : ReportState.IDLE;
     const outcome = await this.sendReport(this.reportOf(s, last.reason, last.targetVersion));
     // retried later only when nothing (or a 5.xx) answered; a server that refused it with a 4.xx
@@ -397,9 +469,16 @@ export class AgentRuntime {
       size_bytes: offer.size_bytes,
       manifestSeq: offer.seq,
     });
+    const persist = !this.has('progress-never-persisted');
+    // The first download of a boot that continues a record of the same offer (a power cut or a
+    // reset interrupted it) costs no attempt: a brown-out loop must not use up a good version.
+    // Every other start counts, so a download that keeps failing is bounded across polls.
+    const rec = this.store.state.download;
+    const continuing = !this.downloadedThisBoot && rec !== null && rec.targetVersion === offer.version && Buffer.from(rec.sha256).toString('hex') === offer.sha256;
+    this.downloadedThisBoot = true;
     await this.guarded(() => {
-      let s = withAttempt(this.store.state, offer.version);
-      s = { ...s, download: progress(start.block, start.etag), highestSeq: Math.max(this.store.state.highestSeq ?? 0, offer.seq) };
+      let s = continuing ? this.store.state : withAttempt(this.store.state, offer.version);
+      s = { ...s, download: persist ? progress(start.block, start.etag) : null, highestSeq: Math.max(this.store.state.highestSeq ?? 0, offer.seq) };
       this.store.update(s);
       if (start.block === 0) {
         // a fresh start: the trailer area (and anything past the new image) must read erased
@@ -407,8 +486,9 @@ export class AgentRuntime {
       }
     });
     this.emit({ type: 'download-start', version: offer.version, startBlock: start.block, at_ms: this.now() });
-    // the ETag of the first response is adopted by download(); the record keeps the one we started with
-    const etag: Buffer | null = start.etag;
+    // the ETag the download adopts from the first response goes into every progress record after
+    // it, so a resume after a power cut notices a changed artifact (ETAG_CHANGED: start over at 0)
+    let etag: Buffer | null = start.etag;
     const writeBlock = (num: number, bytes: Buffer): void => {
       const off = num * bs;
       if (off + bytes.length > offer.size_bytes || off + bytes.length > slot.size) throw new Error(`block ${num} goes past the announced size ${offer.size_bytes}`);
@@ -432,11 +512,14 @@ export class AgentRuntime {
         blockRetryDelay_ms: this.cfg.blockRetryDelay_ms,
         maxBlockRetries: this.cfg.maxBlockRetries,
         signal: this.abortController.signal,
+        onEtag: (e) => {
+          etag = e;
+        },
         onBlock: (num, bytes) =>
           this.guarded(() => {
             writeBlock(num, bytes);
             this.emit({ type: 'block', block: num, at_ms: this.now() });
-            if ((num + 1) % this.cfg.persistEvery_blocks === 0) this.store.update({ download: progress(num + 1, etag) });
+            if (persist && (num + 1) % this.cfg.persistEvery_blocks === 0) this.store.update({ download: progress(num + 1, etag) });
           }),
         onProgress: () => {},
       });
@@ -459,6 +542,10 @@ export class AgentRuntime {
 
   verify(offer: Offer): Verdict {
     const slot = this.ctx.flash.area('slot1');
+    if (this.has('pending-before-verify')) {
+      const r = bootSetPending(this.ctx.flash, false, this.cfg.strategy); // the defect: trailer before verification
+      if (r !== 'ok') throw new Error(`boot_set_pending: ${r}`);
+    }
     const pre = this.precheck(offer);
     if (!pre.ok) return pre;
     const bytes = slot.read(0, offer.size_bytes);
@@ -494,13 +581,17 @@ export class AgentRuntime {
   /** Record the pending test on flash, then ask the bootloader for a test swap. */
   stage(offer: Offer): void {
     this.store.update({ download: null, lastUpdate: { targetVersion: offer.version, fromVersion: this.version, result: 'pending-test', reason: ReportReason.READY, reported: false } });
-    const r = bootSetPending(this.ctx.flash, false, this.cfg.strategy);
+    // overwrite-only cannot test-boot: the copy carries slot1's trailer into slot0, so only a
+    // permanent request boots confirmed (image_ok cannot be written later over the copied block)
+    const r = bootSetPending(this.ctx.flash, this.cfg.strategy === 'overwrite-only', this.cfg.strategy);
     if (r !== 'ok') throw new Error(`boot_set_pending: ${r}`);
   }
 
   confirm(): void {
-    const r = bootSetConfirmed(this.ctx.flash, this.cfg.strategy);
-    if (r !== 'ok') throw new Error(`boot_set_confirmed: ${r}`);
+    if (!bootIsImgConfirmed(this.ctx.flash, this.cfg.strategy)) {
+      const r = bootSetConfirmed(this.ctx.flash, this.cfg.strategy);
+      if (r !== 'ok') throw new Error(`boot_set_confirmed: ${r}`);
+    }
     const last = this.store.state.lastUpdate;
     this.store.update({
       download: null,
@@ -518,4 +609,9 @@ function isErased(area: FlashArea, off: number, length: number): boolean {
   const b = area.read(off, length);
   for (let i = 0; i < b.length; i++) if (b[i] !== area.eraseValue) return false;
   return true;
+}
+
+/** An update between its staging and its outcome: nothing to report yet. */
+export function inFlight(result: UpdateResult): boolean {
+  return result === 'pending-test' || result === 'testing';
 }

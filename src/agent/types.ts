@@ -10,6 +10,22 @@ import type { CoapTiming } from '../net/timing.js';
 
 export type AgentProfile = 'golioth' | 'ota-sim';
 
+/**
+ * Switchable, documented agent defects (FAULTS.md "A sweep is only as good as the bugs it
+ * catches"), off by default; a sweep or a test turns one on to show that it is caught:
+ * - `confirm-before-self-test`: the test boot calls boot_set_confirmed() before running the
+ *   image's self-test, so an image whose self-test fails stays confirmed (no rollback).
+ * - `progress-never-persisted`: the download progress record is never written (the attempt count
+ *   still is), so a power cut mid-download restarts at block 0 even in the ota-sim profile.
+ * - `pending-before-verify`: boot_set_pending() (the slot1 trailer) is written before the
+ *   downloaded image is verified, so a refused image is still test-booted at the next reboot.
+ * - `failure-report-from-ram`: the failure after a rollback is reported from a RAM variable
+ *   instead of being derived from flash; RAM does not survive the reset that reverts the image,
+ *   so the reverted firmware reports nothing (and, not knowing the version failed, tries it again).
+ */
+export type AgentDefect = 'confirm-before-self-test' | 'progress-never-persisted' | 'pending-before-verify' | 'failure-report-from-ram';
+export const AGENT_DEFECTS: readonly AgentDefect[] = ['confirm-before-self-test', 'progress-never-persisted', 'pending-before-verify', 'failure-report-from-ram'];
+
 /** Golioth report states (FORMATS.md). */
 export const ReportState = { IDLE: 0, DOWNLOADING: 1, DOWNLOADED: 2, UPDATING: 3 } as const;
 
@@ -76,6 +92,8 @@ export interface AgentConfig {
   /** DTLS handshake attempts per connect (default 4). */
   handshakeAttempts?: number;
   handshakeTimeout_ms?: number;
+  /** Seeded defects (see AgentDefect); default none. */
+  defects?: AgentDefect[];
   /** Observability: every state change and notable step (never used for decisions). */
   onEvent?: (event: AgentEvent) => void;
 }
@@ -97,6 +115,10 @@ export type AgentEvent =
   | { type: 'download-start'; version: string; startBlock: number; at_ms: number }
   /** A download call finished: its blocks and the most payload bytes it held in RAM at once (≤ window × block size). */
   | { type: 'download-done'; version: string; startBlock: number; blocks: number; highWater_bytes: number; at_ms: number }
+  /** A manifest reached the agent: in the registration response, a notification, or a poll. */
+  | { type: 'manifest'; seq: number; via: 'registration' | 'notification' | 'poll'; at_ms: number }
+  /** The agent registered its Observe of /.u/desired again on the same connection (a poll found a change it was not notified of). */
+  | { type: 'reregistered'; at_ms: number }
   | { type: 'refused'; version: string; reason: number; message: string; at_ms: number }
   | { type: 'report'; report: SentReport; delivered: boolean; at_ms: number }
   | { type: 'confirmed'; version: string; at_ms: number }
@@ -105,6 +127,11 @@ export type AgentEvent =
 function bounded(v: number, lo: number, hi: number, what: string): number {
   if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new RangeError(`agent: ${what} must be in ${lo}..${hi}, got ${v}`);
   return v;
+}
+
+function checkDefects(ds: readonly AgentDefect[]): AgentDefect[] {
+  for (const d of ds) if (!AGENT_DEFECTS.includes(d)) throw new RangeError(`agent: unknown defect "${String(d)}"; known: ${AGENT_DEFECTS.join(', ')}`);
+  return [...new Set(ds)];
 }
 
 export function resolveAgentConfig(c: AgentConfig): ResolvedAgentConfig {
@@ -131,6 +158,7 @@ export function resolveAgentConfig(c: AgentConfig): ResolvedAgentConfig {
     pollInterval_ms: bounded(c.pollInterval_ms ?? 60_000, 1, 86_400_000, 'pollInterval_ms'),
     reportRetry_ms: bounded(c.reportRetry_ms ?? 30_000, 1, 86_400_000, 'reportRetry_ms'),
     handshakeAttempts: bounded(c.handshakeAttempts ?? 4, 1, 16, 'handshakeAttempts'),
+    defects: checkDefects(c.defects ?? []),
     coapTiming: c.coapTiming,
     handshakeTimeout_ms: c.handshakeTimeout_ms,
     onEvent: c.onEvent,

@@ -67,6 +67,13 @@ export interface FirmwareContext {
    * and 'hung' mean the firmware is gone (stop() was called) and a reset is on its way.
    */
   runSelfTest(): SelfTestVerdict;
+  /**
+   * Run `fn` (flash work) for this power session, in a microtask: outside the caller's stack,
+   * without a timer's delay. A PowerCut thrown inside turns the device off (as for any firmware
+   * code) and the promise never settles; other errors reject it. After the firmware stopped,
+   * `fn` does not run and the promise never settles.
+   */
+  run<T>(fn: () => T): Promise<T>;
 }
 
 export interface Firmware {
@@ -252,6 +259,23 @@ export class Device {
         this.emit('watchdog', { cause: 'requested', at_ms: this.clock.now() });
         this.killFirmware(session, 0, 'watchdog', null);
       },
+      run: <T>(fn: () => T): Promise<T> =>
+        new Promise<T>((resolve, reject) => {
+          queueMicrotask(() => {
+            if (!live()) return;
+            this.guard(session, () => {
+              let out: T;
+              try {
+                out = fn();
+              } catch (e) {
+                if (e instanceof PowerCut) throw e; // the guard turns the device off
+                reject(e instanceof Error ? e : new Error(String(e)));
+                return;
+              }
+              resolve(out);
+            });
+          });
+        }),
       runSelfTest: () => {
         refuseDead('runSelfTest()');
         switch (image.behaviour.selfTest) {

@@ -85,11 +85,10 @@ describe('power cut during the download', () => {
     ['golioth', false],
   ] as const) {
     it(`${profile}: after a cut at block 20 or later the download ${resumes ? 'resumes at the recorded block' : 'restarts at block 0'}`, async () => {
-      const r = await start({ transport: 'udp', agent: { profile, persistEvery_blocks: 4 } });
+      const r = await start({ transport: 'udp', cutAfterBlock: 20, agent: { profile, persistEvery_blocks: 4 } });
       await offer(r.server, image('1.1.0'));
       r.device.powerOn();
-      await waitFor(() => r.events.some((e) => e.type === 'block' && e.block >= 20), 'block 20');
-      r.device.powerCut();
+      await waitFor(() => r.events.some((e) => e.type === 'block' && e.block >= 20) && r.device.phase === 'off', 'the cut after block 20');
       const written = Math.max(...r.events.map((e) => (e.type === 'block' ? e.block : -1)));
       const before = r.events.length;
       r.device.powerOn();

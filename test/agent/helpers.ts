@@ -39,7 +39,11 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Array; agent?: Partial<AgentConfig>; flash?: Flash; server?: UpdateServer }): Promise<Rig> {
+/**
+ * `cutAfterBlock`: cut the power once, right after the first block event with that number or
+ * higher (on the next turn of the event loop: between two blocks, outside the firmware's stack).
+ */
+export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Array; agent?: Partial<AgentConfig>; flash?: Flash; server?: UpdateServer; cutAfterBlock?: number }): Promise<Rig> {
   const server = opts.server ?? (await UpdateServer.start({ port: 0, dtlsPort: 0, adminPort: null, devices: [DEVICE], offerNewest: false }));
   const addr = server.addresses();
   const flash = opts.flash ?? Flash.create(board);
@@ -47,6 +51,8 @@ export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Arra
   const clock = new ScaledClock(0.01);
   const events: AgentEvent[] = [];
   const port = opts.transport === 'udp' ? addr.udp!.port : addr.dtls!.port;
+  let cutArmed = opts.cutAfterBlock !== undefined;
+  const deviceRef: { d: Device | null } = { d: null };
   const device = new Device({
     flash,
     strategy: 'swap-move',
@@ -62,10 +68,17 @@ export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Arra
       window: 4,
       rollbackTimer_ms: 300_000,
       coapTiming: { ackTimeout_ms: 2000, ackRandomFactor: 1.5, maxRetransmit: 4, maxLatency_ms: 1000, processingDelay_ms: 500 },
-      onEvent: (e) => events.push(e),
+      onEvent: (e) => {
+        events.push(e);
+        if (cutArmed && e.type === 'block' && e.block >= (opts.cutAfterBlock ?? 0)) {
+          cutArmed = false;
+          setImmediate(() => deviceRef.d?.powerCut());
+        }
+      },
       ...opts.agent,
     }),
   });
+  deviceRef.d = device;
   return {
     server,
     device,

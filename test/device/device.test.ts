@@ -220,6 +220,35 @@ describe('Device', () => {
     expect(log.stops).toBe(1);
   });
 
+  it('ctx.run: runs flash work in a microtask and settles; a PowerCut inside turns the device off and never settles; after stop nothing runs', async () => {
+    const settled: string[] = [];
+    const { flash, clock, device, log } = setup();
+    programSlot(flash, 'slot0', image('1.0.0'), 'confirm', 'swap-move');
+    device.powerOn();
+    clock.advance(10_000);
+    const ctx = log.ctx!;
+    const store = OtaStateStore.open(ctx.flash.area('ota-state'));
+    let ran = false;
+    const ok = ctx.run(() => {
+      ran = true;
+      return store.update({ highestSeq: 1 }).highestSeq;
+    });
+    expect(ran).toBe(false); // not on the caller's stack
+    await expect(ok).resolves.toBe(1);
+    await expect(ctx.run(() => { throw new Error('driver'); })).rejects.toThrow('driver');
+    ctx.flash.armPowerCut({ atOp: ctx.flash.opIndex, kind: 'before' });
+    const cut = ctx.run(() => store.update({ highestSeq: 2 }));
+    void cut.then(() => settled.push('resolved'), () => settled.push('rejected'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(log.events).toEqual(['booted 1.0.0+0', 'power-cut']);
+    expect(device.phase).toBe('off');
+    let after = false;
+    void ctx.run(() => (after = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(after).toBe(false);
+    expect(settled).toEqual([]);
+  });
+
   it('nothing survives power-off but flash: timers die, the old context is refused, powerOn re-reads the image', () => {
     let fired = 0;
     const { flash, clock, device, log } = setup({ onStart: (ctx) => void ctx.clock.setTimeout(() => fired++, 1000) });

@@ -39,7 +39,7 @@ const patchArb: fc.Arbitrary<Patch> = fc.record(
       fc.record({
         targetVersion: version,
         fromVersion: version,
-        result: fc.constantFrom('pending-test' as const, 'confirmed' as const, 'failed' as const, 'reverted' as const),
+        result: fc.constantFrom('pending-test' as const, 'confirmed' as const, 'failed' as const, 'reverted' as const, 'testing' as const),
         reason: fc.nat({ max: 11 }),
         reported: fc.boolean(),
       }),
