@@ -3,6 +3,7 @@
  * measured in the same process. Not a test: nothing here passes or fails on speed.
  */
 import { cpus } from 'node:os';
+import { benchAgent } from './agent.js';
 import { benchDtls } from './dtls.js';
 import { benchBoot } from './boot.js';
 import { benchFlash } from './flash.js';
@@ -19,6 +20,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['DTLS server', benchDtls],
   ['update server', benchServer],
   ['device CoAP download (vs libcoap)', benchNet],
+  ['agent: whole-device update over DTLS (vs libcoap)', benchAgent],
 ];
 
 const only = process.argv.slice(2);

@@ -65,27 +65,29 @@ function additionalData(epoch: number, seq: number, type: number, version: numbe
   return ad;
 }
 
-/** Encrypt a record fragment: explicit nonce || ciphertext || tag. */
-export function seal(suite: CipherSuite, keys: DirectionKeys, epoch: number, seq: number, type: number, version: number, plaintext: Buffer): Buffer {
-  const explicit = Buffer.allocUnsafe(8);
-  explicit.writeUInt16BE(epoch, 0);
-  explicit.writeUIntBE(seq, 2, 6);
-  const nonce = Buffer.concat([keys.salt, explicit]);
+/**
+ * Encrypt a record fragment: explicit nonce || ciphertext || tag. With `headroom_bytes`, the
+ * fragment starts that far into the returned buffer (room for the record header: one allocation).
+ */
+export function seal(suite: CipherSuite, keys: DirectionKeys, epoch: number, seq: number, type: number, version: number, plaintext: Buffer, headroom_bytes = 0): Buffer {
+  const h = headroom_bytes;
+  const out = Buffer.allocUnsafe(h + 8 + plaintext.length + suite.tag_bytes);
+  out.writeUInt16BE(epoch, h);
+  out.writeUIntBE(seq, h + 2, 6);
+  const nonce = Buffer.concat([keys.salt, out.subarray(h, h + 8)]);
   const aad = additionalData(epoch, seq, type, version, plaintext.length);
-  const out = Buffer.allocUnsafe(8 + plaintext.length + suite.tag_bytes);
-  explicit.copy(out, 0);
   if (suite.algorithm === 'aes-128-gcm') {
     const c = createCipheriv(suite.algorithm, keys.key, nonce, { authTagLength: suite.tag_bytes });
     c.setAAD(aad);
-    c.update(plaintext).copy(out, 8);
+    c.update(plaintext).copy(out, h + 8);
     c.final();
-    c.getAuthTag().copy(out, 8 + plaintext.length);
+    c.getAuthTag().copy(out, h + 8 + plaintext.length);
   } else {
     const c = createCipheriv(suite.algorithm as CipherCCMTypes, keys.key, nonce, { authTagLength: suite.tag_bytes });
     c.setAAD(aad, { plaintextLength: plaintext.length });
-    c.update(plaintext).copy(out, 8);
+    c.update(plaintext).copy(out, h + 8);
     c.final();
-    c.getAuthTag().copy(out, 8 + plaintext.length);
+    c.getAuthTag().copy(out, h + 8 + plaintext.length);
   }
   return out;
 }

@@ -9,24 +9,42 @@ export const REPLAY_WINDOW_SIZE = 64;
 export class ReplayWindow {
   /** Highest accepted sequence number, -1 before the first. */
   private top = -1;
-  /** Bit i set: top - i was accepted. BigInt keeps 64 bits exact without juggling two halves. */
-  private bits = 0n;
+  /**
+   * Bit i set: top - i was accepted; bits 0..31 in `lo`, 32..63 in `hi`. Two uint32 rather than a
+   * BigInt: this runs for every record, and BigInt shifts allocate.
+   */
+  private lo = 0;
+  private hi = 0;
 
   /** False if `seq` was already accepted or is too old to tell. */
   check(seq: number): boolean {
     if (seq > this.top) return true;
     const behind = this.top - seq;
     if (behind >= REPLAY_WINDOW_SIZE) return false;
-    return ((this.bits >> BigInt(behind)) & 1n) === 0n;
+    const bit = behind < 32 ? (this.lo >>> behind) & 1 : (this.hi >>> (behind - 32)) & 1;
+    return bit === 0;
   }
 
   accept(seq: number): void {
     if (seq > this.top) {
       const shift = seq - this.top;
-      this.bits = shift >= REPLAY_WINDOW_SIZE ? 1n : ((this.bits << BigInt(shift)) | 1n) & 0xffff_ffff_ffff_ffffn;
+      if (shift >= REPLAY_WINDOW_SIZE) {
+        this.hi = 0;
+        this.lo = 0;
+      } else if (shift >= 32) {
+        this.hi = shift === 32 ? this.lo : (this.lo << (shift - 32)) >>> 0;
+        this.lo = 0;
+      } else {
+        this.hi = ((this.hi << shift) | (this.lo >>> (32 - shift))) >>> 0;
+        this.lo = (this.lo << shift) >>> 0;
+      }
+      this.lo = (this.lo | 1) >>> 0;
       this.top = seq;
-    } else {
-      this.bits |= 1n << BigInt(this.top - seq);
+      return;
     }
+    const behind = this.top - seq;
+    if (behind >= REPLAY_WINDOW_SIZE) return;
+    if (behind < 32) this.lo = (this.lo | (1 << behind)) >>> 0;
+    else this.hi = (this.hi | (1 << (behind - 32))) >>> 0;
   }
 }

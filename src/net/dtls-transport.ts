@@ -9,10 +9,24 @@
  * `abort()` is a power cut: the UDP socket is closed without close_notify and no event of the old
  * socket reaches the caller. Re-creating the transport after a server restart, a lost session or
  * a port change is simply `DtlsTransport.open()` again: a full handshake.
+ *
+ * After the handshake, when the negotiated suite is one of src/dtls's AEAD suites (CCM_8, CCM,
+ * GCM with AES-128: what our server and libcoap pick), this transport takes the association's
+ * keys from node-dtls-client and runs the record layer itself (src/dtls/record-channel.ts):
+ * node-dtls-client's costs several times the AES work per datagram, which made a windowed
+ * download CPU-bound (bench/agent.ts). Its UDP socket stays; only the 'message' listener is
+ * replaced. Alerts are handled as node-dtls-client would (fatal or close_notify end the
+ * transport); handshake records after the handshake are ignored. Other suites keep
+ * node-dtls-client's record layer (`recordLayer` says which one runs).
  */
 import { lookup as dnsLookup } from 'node:dns';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { dtls } from 'node-dtls-client';
 import type { Clock, TimerHandle } from '../clock.js';
+import { suiteById } from '../dtls/cipher-suites.js';
+import { AlertDescription, AlertLevel, ContentType } from '../dtls/constants.js';
+import { RecordChannel } from '../dtls/record-channel.js';
 import { NetError } from './errors.js';
 import { TransportHandlers } from './transport.js';
 import type { Transport, TransportCloseReason } from './transport.js';
@@ -34,6 +48,8 @@ export interface DtlsTransportOptions {
   localPort?: number;
   /** Cipher suites to offer (default node-dtls-client's list, which includes CoAP's mandatory CCM_8). */
   ciphers?: dtls.Options['ciphers'];
+  /** Run our record layer after the handshake when the suite allows (default true); false keeps node-dtls-client's. */
+  ownRecordLayer?: boolean;
 }
 
 export const MAX_HANDSHAKE_ATTEMPTS = 16;
@@ -45,8 +61,47 @@ const LIBRARY_TIMEOUT_MS = 24 * 3600 * 1000;
 interface DtlsSocketInternals {
   /** Closes the UDP socket without an alert and removes its listeners. */
   killConnection(err?: Error): void;
-  udp?: { address(): { port: number } };
+  udp?: UdpSocket;
   _isClosed?: boolean;
+  recordLayer?: {
+    readEpochNr: number;
+    writeEpochNr: number;
+    epochs: ({ writeSequenceNumber: number; connectionState: LibraryConnectionState } | undefined)[];
+  };
+}
+
+interface LibraryConnectionState {
+  entity: string;
+  cipherSuite: { id: number };
+  protocolVersion?: { major: number; minor: number };
+  key_material?: { client_write_key: Buffer; server_write_key: Buffer; client_write_IV: Buffer; server_write_IV: Buffer };
+}
+
+/**
+ * Our record layer for node-dtls-client's association, or null to leave it to the library (a
+ * suite src/dtls does not have, or internals that are not what 2.0.3 has).
+ */
+function takeOverRecords(socket: dtls.Socket): RecordChannel | null {
+  const { recordLayer: rl, udp } = socket as unknown as DtlsSocketInternals;
+  if (!rl || !udp || rl.readEpochNr !== rl.writeEpochNr || rl.writeEpochNr < 1) return null;
+  const epoch = rl.epochs[rl.writeEpochNr];
+  const cs = epoch?.connectionState;
+  const km = cs?.key_material;
+  const suite = cs ? suiteById(cs.cipherSuite.id) : undefined;
+  if (!epoch || !cs || !km || !suite || cs.entity !== 'client' || !cs.protocolVersion) return null;
+  const version = ((cs.protocolVersion.major & 0xff) << 8) | (cs.protocolVersion.minor & 0xff);
+  try {
+    return new RecordChannel({
+      suite,
+      epoch: rl.writeEpochNr,
+      version,
+      write: { key: km.client_write_key, salt: km.client_write_IV },
+      read: { key: km.server_write_key, salt: km.server_write_IV },
+      nextWriteSeq: epoch.writeSequenceNumber + 1,
+    });
+  } catch {
+    return null; // key sizes not as the suite says: not the association we expected
+  }
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
@@ -62,6 +117,12 @@ function loopbackLookup(bindAddress: string) {
       callback(null, bindAddress, 4);
       return;
     }
+    // dgram looks the destination up at every send: an address literal needs no resolver hop
+    const family = isIP(hostname);
+    if (family !== 0) {
+      callback(null, hostname, family);
+      return;
+    }
     dnsLookup(hostname, { family: 4 }, (err, address, family) => callback(err, address, family));
     void options;
   };
@@ -71,17 +132,71 @@ export class DtlsTransport implements Transport {
   readonly kind = 'dtls' as const;
   private readonly handlers = new TransportHandlers();
 
+  /** Which record layer runs after the handshake: ours (src/dtls/record-channel.ts) or node-dtls-client's. */
+  readonly recordLayer: 'own' | 'library';
+
   private constructor(
     private readonly socket: dtls.Socket,
     readonly localPort: number,
     /** Handshake attempts it took (1 = first try). */
     readonly handshakeAttempts: number,
+    private readonly remote: { host: string; port: number },
+    /** Our record layer, or null when node-dtls-client's runs. */
+    private readonly channel: RecordChannel | null,
   ) {
+    this.recordLayer = channel ? 'own' : 'library';
     socket.removeAllListeners('error');
     socket.removeAllListeners('close');
-    socket.on('message', (datagram: Buffer) => this.handlers.deliver(datagram));
+    const udp = (socket as unknown as DtlsSocketInternals).udp;
+    if (channel && udp) {
+      // node-dtls-client's UDP listener goes; its 'close' and 'error' listeners stay (they end us below)
+      udp.removeAllListeners('message');
+      udp.on('message', (datagram: Buffer) => this.onDatagram(datagram));
+    } else {
+      socket.on('message', (datagram: Buffer) => this.handlers.deliver(datagram));
+    }
     socket.on('error', (err: Error) => this.handlers.end({ kind: 'failed', message: err.message }));
     socket.on('close', () => this.handlers.end({ kind: 'failed', message: 'the DTLS association closed' }));
+  }
+
+  /** Records received through our record layer: opened, and dropped (other epoch, replayed, forged). */
+  get recordStats(): { sealed: number; opened: number; dropped: number } | null {
+    return this.channel ? { ...this.channel.stats } : null;
+  }
+
+  private onDatagram(datagram: Buffer): void {
+    if (this.closed || !this.channel) return;
+    for (const rec of this.channel.open(datagram)) {
+      if (this.closed) return;
+      if (rec.type === ContentType.applicationData) this.handlers.deliver(rec.data);
+      else if (rec.type === ContentType.alert && rec.data.length === 2) this.onAlert(rec.data.readUInt8(0), rec.data.readUInt8(1));
+      // handshake (a retransmitted Finished, a HelloRequest) and ChangeCipherSpec: nothing to do
+    }
+  }
+
+  /** As node-dtls-client does: a fatal alert kills the association; close_notify is answered, then the end. */
+  private onAlert(level: number, description: number): void {
+    if (description === AlertDescription.closeNotify) {
+      this.handlers.end({ kind: 'failed', message: 'the server closed the DTLS association (close_notify)' });
+      this.sendCloseNotifyAndKill();
+    } else if (level === AlertLevel.fatal) {
+      this.handlers.end({ kind: 'failed', message: `received fatal alert: ${description}` });
+      kill(this.socket);
+    }
+  }
+
+  /** Our close_notify, then the UDP socket closes (once the datagram is out). */
+  private sendCloseNotifyAndKill(): void {
+    const udp = (this.socket as unknown as DtlsSocketInternals).udp;
+    if (!this.channel || !udp) {
+      kill(this.socket);
+      return;
+    }
+    try {
+      udp.send(this.channel.seal(ContentType.alert, Buffer.of(AlertLevel.warning, AlertDescription.closeNotify)), this.remote.port, this.remote.host, () => kill(this.socket));
+    } catch {
+      kill(this.socket);
+    }
   }
 
   static async open(options: DtlsTransportOptions): Promise<DtlsTransport> {
@@ -98,7 +213,7 @@ export class DtlsTransport implements Transport {
       if (outcome.kind === 'connected') {
         const internals = outcome.socket as unknown as DtlsSocketInternals;
         const port = internals.udp?.address().port ?? 0;
-        const transport = new DtlsTransport(outcome.socket, port, attempt);
+        const transport = new DtlsTransport(outcome.socket, port, attempt, { host: options.host, port: options.port }, options.ownRecordLayer === false ? null : takeOverRecords(outcome.socket));
         // the association may have died between the handshake's end and now
         if (internals._isClosed) transport.handlers.end({ kind: 'failed', message: 'the DTLS association closed right after the handshake' });
         return transport;
@@ -117,7 +232,9 @@ export class DtlsTransport implements Transport {
   send(datagram: Buffer): void {
     if (this.closed) return;
     try {
-      this.socket.send(datagram);
+      const udp = (this.socket as unknown as DtlsSocketInternals).udp;
+      if (this.channel && udp) udp.send(this.channel.seal(ContentType.applicationData, datagram), this.remote.port, this.remote.host);
+      else this.socket.send(datagram);
     } catch (err) {
       this.handlers.end({ kind: 'failed', message: (err as Error).message });
     }
@@ -135,6 +252,10 @@ export class DtlsTransport implements Transport {
   close(): void {
     if (this.closed) return;
     this.handlers.end({ kind: 'closed' });
+    if (this.channel) {
+      this.sendCloseNotifyAndKill();
+      return;
+    }
     try {
       this.socket.close();
     } catch {

@@ -63,6 +63,34 @@ describe('anti-replay window', () => {
       }),
     );
   });
+
+  it('answers exactly as a set of accepted numbers limited to 64 behind the highest (property, jumps of any size)', () => {
+    const step = fc.oneof(
+      { arbitrary: fc.constant({ kind: 'next' as const, n: 1 }), weight: 6 },
+      { arbitrary: fc.record({ kind: fc.constant('ahead' as const), n: fc.integer({ min: 2, max: 70 }) }), weight: 2 },
+      { arbitrary: fc.record({ kind: fc.constant('back' as const), n: fc.integer({ min: 0, max: 70 }) }), weight: 3 },
+      { arbitrary: fc.record({ kind: fc.constant('jump' as const), n: fc.integer({ min: 1, max: 3 }) }), weight: 1 },
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 400 }), (steps) => {
+        const w = new ReplayWindow();
+        const accepted = new Set<number>();
+        let top = -1;
+        for (const { kind, n } of steps) {
+          // in order, a gap, reordered or replayed, or far ahead (past 2^32)
+          const s = kind === 'next' ? top + 1 : kind === 'ahead' ? top + n : kind === 'back' ? Math.max(0, top - n) : top + n * 2 ** 32;
+          const fresh = s > top || (top - s < 64 && !accepted.has(s));
+          expect(w.check(s)).toBe(fresh);
+          if (fresh) {
+            w.accept(s);
+            accepted.add(s);
+            top = Math.max(top, s);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('records', () => {
