@@ -6,6 +6,7 @@ import { deviceCommand } from './device.js';
 import { flashCommand } from './flash.js';
 import { imageCommand } from './image.js';
 import { proxyCommand } from './proxy.js';
+import { runCommand } from './run.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 
@@ -14,6 +15,7 @@ export const commands: CommandModule<any, any>[] = [
   imageCommand,
   flashCommand,
   bootCommand,
+  runCommand,
   sweepCommand,
   serveCommand,
   proxyCommand,

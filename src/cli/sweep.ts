@@ -13,6 +13,11 @@ import { maxImageSize, replayCase, strategyUnsupported, sweep, sweepMatrix } fro
 import type { SweepOptions, SweepPhase, SweepReport, SweepViolation } from '../boot/sweep.js';
 import { listBoards, loadBoard } from '../flash/board.js';
 import type { BoardProfile, Strategy } from '../flash/types.js';
+import { AGENT_DEFECTS } from '../agent/types.js';
+import { loadScenario } from '../scenario/load.js';
+import { UPDATE_PHASES, sweepUpdate } from '../scenario/sweep.js';
+import type { UpdatePhaseArg, UpdateSweepReport, UpdateSweepViolation } from '../scenario/sweep.js';
+import { updateSpecFromScenario } from '../scenario/sweep-spec.js';
 import { STRATEGIES, parseEraseValue, parseStrategy } from './flash.js';
 import { emit, parseIntArg } from './output.js';
 import type { GlobalArgs } from './output.js';
@@ -36,18 +41,20 @@ interface SweepArgs extends GlobalArgs {
   'to-op'?: string;
   'max-violations'?: string;
   exhaustive?: boolean;
+  concurrency?: string;
 }
 
 const DEFAULT_BOARD = 'nrf52840';
 const DEFAULT_IMAGE_SIZE = 204800;
 const BOOT_PHASES: readonly SweepPhase[] = ['swap', 'revert', 'all'];
 const AGENT_PHASES = ['download', 'stage', 'confirm'];
+void UPDATE_PHASES;
 
 function parsePhase(text: string | undefined): SweepPhase {
   if (text === undefined) return 'all';
   if ((BOOT_PHASES as readonly string[]).includes(text)) return text as SweepPhase;
   if (AGENT_PHASES.includes(text)) {
-    throw new InputError('UNSUPPORTED_PHASE', `--phase ${text}: needs the OTA agent, which is not modelled yet; the bootloader phases are ${BOOT_PHASES.join(', ')}`);
+    throw new InputError('UNSUPPORTED_PHASE', `--phase ${text}: needs a SCENARIO (a sweep of the whole update); without one the bootloader is swept, its phases are ${BOOT_PHASES.join(', ')}`);
   }
   throw new InputError('BAD_ARGUMENT', `--phase: expected one of ${BOOT_PHASES.join(', ')}, got ${text}`);
 }
@@ -289,12 +296,123 @@ function runMatrix(argv: SweepArgs, phase: SweepPhase, seed: number, imageSize: 
   if (violations.length > 0) throw new CheckError('VIOLATIONS', `sweep --matrix: ${violations.length} violation${violations.length === 1 ? '' : 's'} in ${reports.filter((r) => r.violations.length > 0).length} configuration(s)`);
 }
 
+function updateCutText(v: Pick<UpdateSweepViolation, 'opIndex' | 'block'>): string {
+  if (v.opIndex === null) return 'no cut (the clean run)';
+  return v.block === null ? `before op ${v.opIndex}` : `inside op ${v.opIndex} (block ${v.block})`;
+}
+
+function updateReportText(r: UpdateSweepReport, file: string): string {
+  const lines: string[] = [];
+  lines.push(`sweep ${file}: ${r.name}, ${r.board} ${r.strategy} over ${r.transport}, phase ${r.phase}${r.torn ? ', torn' : ''}, seed ${r.seed}${r.defects.length ? `, defect ${r.defects.join(', ')}` : ''}`);
+  lines.push(`  clean run: ${r.ops} flash ops (${Object.entries(r.opsByPhase).map(([p, n]) => `${p} ${n}`).join(', ')})`);
+  lines.push(`  ${r.cases} cases in ${(r.durationMs / 1000).toFixed(2)} s: ${rate(r.casesPerSecond)} cases/s`);
+  if (r.narrative.length > 0) {
+    lines.push('  the case, step by step:');
+    for (const n of r.narrative) lines.push(`    ${n}`);
+  }
+  if (r.violations.length === 0) lines.push('  no violation: every case ended as the oracle expects (7 invariants)');
+  else {
+    const cases = new Set(r.violations.map((v) => `${v.opIndex}:${v.block}`)).size;
+    lines.push(`  ${plural(r.violations.length, 'violation')} in ${plural(cases, 'case')}:`);
+    let last = '';
+    for (const v of r.violations) {
+      const key = `${v.opIndex}:${v.block}`;
+      if (key !== last) {
+        lines.push(`    ${v.phase}, cut ${updateCutText(v)}:`);
+        last = key;
+      }
+      lines.push(`      ${v.invariant}: ${v.message}`);
+      lines.push(`      replay: ${v.replay}`);
+    }
+  }
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  return lines.join('\n');
+}
+
+/** `ota-sim sweep SCENARIO ...`: the whole update, cut at every flash op of the chosen phases. */
+async function runUpdateSweep(argv: SweepArgs, file: string): Promise<void> {
+  for (const flag of ['board', 'strategy', 'image-size', 'multi-cut', 'write-size', 'erase-value', 'matrix', 'exhaustive'] as const) {
+    if (argv[flag] !== undefined && argv[flag] !== false) throw new InputError('BAD_ARGUMENT', `--${flag}: not with a SCENARIO (the scenario file sets board, strategy and images)`);
+  }
+  for (const flag of ['phase', 'cut', 'seed', 'erase-patterns', 'from-op', 'to-op', 'max-violations', 'concurrency'] as const) {
+    const v: unknown = argv[flag];
+    if (Array.isArray(v)) throw new InputError('BAD_ARGUMENT', `--${flag}: given ${v.length} times; it takes one value`);
+  }
+  const phaseText = argv.phase ?? 'all';
+  if (!(phaseText === 'all' || (UPDATE_PHASES as readonly string[]).includes(phaseText))) {
+    throw new InputError('BAD_ARGUMENT', `--phase: expected one of ${UPDATE_PHASES.join(', ')}, all; got ${phaseText}`);
+  }
+  const phase = phaseText as UpdatePhaseArg;
+  const defects = list(argv.defect);
+  for (const d of defects) {
+    if (!(BOOT_DEFECTS as readonly string[]).includes(d) && !(AGENT_DEFECTS as readonly string[]).includes(d)) {
+      throw new InputError('UNKNOWN_DEFECT', `--defect ${d}: unknown; bootloader defects: ${BOOT_DEFECTS.join(', ')}; agent defects: ${AGENT_DEFECTS.join(', ')}`);
+    }
+  }
+  const seed = optionalInt('--seed', argv.seed) ?? 1;
+  const loaded = loadScenario(file);
+  const spec = updateSpecFromScenario(loaded);
+  const cut = argv.cut === undefined ? undefined : argv.cut.trim() === 'clean' ? 'clean' : parseCut(argv.cut);
+  const concurrency = optionalInt('--concurrency', argv.concurrency, 1);
+  if (concurrency !== undefined && concurrency > 32) throw new InputError('BAD_ARGUMENT', `--concurrency: expected 1..32, got ${concurrency}`);
+  const progress = new Progress();
+  const fromOp = optionalInt('--from-op', argv['from-op']);
+  const toOp = optionalInt('--to-op', argv['to-op']);
+  const erasePatterns = optionalInt('--erase-patterns', argv['erase-patterns'], 1);
+  const maxViolations = optionalInt('--max-violations', argv['max-violations'], 1);
+  let report: UpdateSweepReport;
+  try {
+    report = await sweepUpdate({
+      spec,
+      phase,
+      torn: argv.torn === true,
+      defects,
+      seed,
+      command: `ota-sim sweep ${file}`,
+      ...(cut === 'clean' ? { toOp: 0, narrateClean: true } : cut ? { cut } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(fromOp !== undefined && cut === undefined ? { fromOp } : {}),
+      ...(toOp !== undefined && cut === undefined ? { toOp } : {}),
+      ...(erasePatterns !== undefined ? { erasePatterns } : {}),
+      ...(maxViolations !== undefined ? { maxViolations } : {}),
+      onProgress: (done, total) => progress.update(`sweep ${spec.name} ${phase}: ${done}/${total} cases (${total > 0 ? Math.floor((done * 100) / total) : 0}%)`, done === total),
+    });
+  } finally {
+    progress.done();
+  }
+  const json = {
+    scenario: file,
+    name: report.name,
+    board: report.board,
+    strategy: report.strategy,
+    transport: report.transport,
+    phase,
+    torn: report.torn,
+    seed,
+    defects,
+    cases: report.cases,
+    ops: report.ops,
+    opsByPhase: report.opsByPhase,
+    durationMs: report.durationMs,
+    casesPerSecond: report.casesPerSecond,
+    violations: report.violations.map((v) => ({ invariant: v.invariant, opIndex: v.opIndex, block: v.block, phase: v.phase, device: v.device, message: v.message, replay: v.replay })),
+    notes: report.notes,
+    cleanRunDigest: report.cleanRunDigest,
+    ...(report.narrative.length > 0 ? { narrative: report.narrative } : {}),
+  };
+  emit(argv, () => updateReportText(report, file), json);
+  if (report.violations.length > 0) {
+    const v = report.violations[0]!;
+    throw new CheckError('VIOLATIONS', `sweep ${file}: ${plural(report.violations.length, 'violation')}; first: ${v.invariant}, ${v.phase}, cut ${updateCutText(v)}`);
+  }
+}
+
 export const sweepCommand: CommandModule<GlobalArgs, SweepArgs> = {
   command: 'sweep [scenario]',
-  describe: 'exhaustive power-cut sweep of the bootloader: cases, cases/s, violations with replay commands',
+  describe: 'exhaustive power-cut sweep: of the bootloader, or with SCENARIO of a whole update over the network; cases, cases/s, violations with replay commands',
   builder: (y) =>
     y
-      .positional('scenario', { type: 'string', describe: 'scenario file (agent phases; not modelled yet: the bootloader is swept without one)' })
+      .positional('scenario', { type: 'string', describe: 'scenario file: sweep the whole update it describes (download, stage, swap, confirm, revert) over the network; without it the bootloader is swept' })
       .option('board', { type: 'string', describe: `board profile (default ${DEFAULT_BOARD}); with --matrix, repeat it to restrict the boards` })
       .option('strategy', { type: 'string', describe: `MCUboot strategy (${STRATEGIES.join(', ')}); default: the board's first; with --matrix, restricts the strategies` })
       .option('image-size', { type: 'string', describe: `size of the two images swapped, bytes (default ${DEFAULT_IMAGE_SIZE}, or what fits the slot)` })
@@ -304,8 +422,9 @@ export const sweepCommand: CommandModule<GlobalArgs, SweepArgs> = {
       .option('write-size', { type: 'string', describe: 'override the write size (1, 2, 4, 8, 16, 32); with --matrix, restricts the write sizes (default 1, 2, 4, 8)' })
       .option('erase-value', { type: 'string', describe: 'override the erase value (0 or 0xff); with --matrix, restricts the erase values (default both)' })
       .option('matrix', { type: 'boolean', describe: 'every board × strategy × write size × erase value (--board, --strategy, --write-size, --erase-value restrict it)' })
-      .option('defect', { type: 'string', describe: `run a seeded bootloader defect (${BOOT_DEFECTS.join(', ')}); the sweep must then report violations` })
-      .option('cut', { type: 'string', describe: 'replay one case: a cut before op OP, or inside it at write block (or erase pattern) BLOCK; prints its narrative' })
+      .option('defect', { type: 'string', describe: `run a seeded defect: bootloader (${BOOT_DEFECTS.join(', ')}) or, with SCENARIO, agent (${AGENT_DEFECTS.join(', ')}); the sweep must then report violations` })
+      .option('cut', { type: 'string', describe: 'replay one case: a cut before op OP, or inside it at write block (or erase pattern) BLOCK; prints its narrative (with SCENARIO, "clean" replays the run without a cut)' })
+      .option('concurrency', { type: 'string', describe: 'with SCENARIO: cases run at once (default 4, 1..32)' })
       .option('seed', { type: 'string', describe: 'seed of every fault decision: torn bits, erase patterns, multi-cut points (default 1)' })
       .option('erase-patterns', { type: 'string', describe: 'seeded partial-erase patterns per erase op with --torn (default: the engine\'s)' })
       .option('from-op', { type: 'string', describe: 'only cut at op indices >= this' })
@@ -316,9 +435,10 @@ export const sweepCommand: CommandModule<GlobalArgs, SweepArgs> = {
         'Exit 0 when no case violates an invariant, 1 when one does (each is printed with a replay command), 2 on bad input. ' +
           'A progress line is shown on stderr when it is a terminal.',
       ) as unknown as Argv<SweepArgs>,
-  handler: (argv) => {
+  handler: async (argv) => {
     if (argv.scenario !== undefined) {
-      throw new InputError('UNSUPPORTED_SCENARIO', `${argv.scenario}: scenario sweeps need the OTA agent, which is not modelled yet; run without a scenario to sweep the bootloader`);
+      await runUpdateSweep(argv, argv.scenario);
+      return;
     }
     for (const flag of ['image-size', 'phase', 'multi-cut', 'cut', 'seed', 'erase-patterns', 'from-op', 'to-op', 'max-violations'] as const) {
       const v: unknown = argv[flag];

@@ -91,6 +91,9 @@ export class CoapResources {
 
   async handle(transport: Transport, req: IncomingMessage, res: Response, who: () => Promise<Requester> | Requester): Promise<void> {
     this.o.metrics.requests[transport]++;
+    // A separate (CON) response the device never ACKs ends in node-coap's RetrySendError on the
+    // response; unhandled, that 'error' event would take the whole process down.
+    if (!(res instanceof ObserveWriteStream)) res.on('error', () => undefined);
     const { path } = splitUrl(req.url);
     try {
       if (path === '/.u/desired') {

@@ -140,6 +140,10 @@ export class UpdateServer {
       stateDir = opened.stateDir;
       if (opened.droppedTornLine) notes.push(`${options.stateDir}: dropped a torn last journal line (a write interrupted before it was acknowledged)`);
       model = new UpdateModel(stateDir, { clock, limits: options.limits ?? {} });
+      // Devices from the PSK file and options are not journaled: know them before the replay, or
+      // the journal's reports from them would be dropped as reports from unknown devices.
+      if (options.pskFile) model.loadDevices(readPskFile(options.pskFile));
+      if (options.devices) model.loadDevices(options.devices);
       model.replay(opened.entries);
     } else {
       model = new UpdateModel(null, { clock, limits: options.limits ?? {} });

@@ -9,6 +9,7 @@ import { BOOT_DEFECTS } from '../../src/boot/context.js';
 import { runBin, runCli } from '../helpers/cli.js';
 
 const SMALL = ['--board', 'nrf52840', '--image-size', '16384'];
+const HAPPY = 'scenarios/01-happy-swap-move.yaml';
 
 interface ViolationJson {
   invariant: string;
@@ -113,7 +114,7 @@ describe('ota-sim sweep', () => {
     const cases: [string[], RegExp][] = [
       [['sweep', ...SMALL, '--defect', 'no-such-defect'], new RegExp(`--defect no-such-defect: unknown.*${BOOT_DEFECTS.join(', ')}`)],
       [['sweep', ...SMALL, '--phase', 'sideways'], /--phase: expected one of swap, revert, all/],
-      [['sweep', ...SMALL, '--phase', 'download'], /--phase download: needs the OTA agent/],
+      [['sweep', ...SMALL, '--phase', 'download'], /--phase download: needs a SCENARIO/],
       [['sweep', ...SMALL, '--strategy', 'swap-move', '--cut', 'x7'], /--cut: expected OP or OP:BLOCK/],
       [['sweep', ...SMALL, '--strategy', 'swap-move', '--cut', '7'], /--phase swap or --phase revert/],
       [['sweep', ...SMALL, '--strategy', 'swap-sideways'], /--strategy: expected one of/],
@@ -129,7 +130,11 @@ describe('ota-sim sweep', () => {
       [['sweep', ...SMALL, '--board', 'k64f'], /--board: given 2 times/],
       [['sweep', '--matrix', '--defect', 'copy-done-early'], /--defect cannot be combined with --matrix/],
       [['sweep', '--matrix', '--board', 'no-such-board'], /no-such-board/],
-      [['sweep', 'scenarios/x.yaml'], /scenario sweeps need the OTA agent/],
+      [['sweep', 'scenarios/no-such.yaml'], /scenarios\/no-such\.yaml: cannot read the scenario file/],
+      [['sweep', HAPPY, '--board', 'k64f'], /--board: not with a SCENARIO/],
+      [['sweep', HAPPY, '--phase', 'sideways'], /--phase: expected one of download, stage, swap, confirm, revert, all; got sideways/],
+      [['sweep', HAPPY, '--defect', 'nope'], /--defect nope: unknown; bootloader defects: .*; agent defects: confirm-before-self-test/],
+      [['sweep', HAPPY, '--cut', 'x'], /--cut: expected OP or OP:BLOCK/],
     ];
     for (const [args, message] of cases) {
       const r = await runCli(args);
@@ -197,5 +202,28 @@ describe('ota-sim sweep', () => {
     expect(r.stdout).toMatch(/violations? in \d+ cases?:/);
     expect(r.stdout).toMatch(/replay: ota-sim sweep --board nrf52840 --strategy swap-move --image-size 16384 --phase swap --defect status-before-copy --seed 1 --cut \d+/);
     expect(r.stderr).toMatch(/^ota-sim: sweep: \d+ violations?/);
+  });
+
+  it('SCENARIO: a whole-update sweep over the network; a seeded agent defect exits 1 and its replay command reproduces it', async () => {
+    const ok = await runCli(['sweep', HAPPY, '--phase', 'download', '--to-op', '4', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const json = JSON.parse(ok.stdout) as { cases: number; casesPerSecond: number; violations: unknown[]; opsByPhase: Record<string, number>; phase: string; name: string };
+    expect(json).toMatchObject({ name: 'happy-swap-move', phase: 'download', cases: 5, violations: [] });
+    expect(json.casesPerSecond).toBeGreaterThan(0);
+    expect(json.opsByPhase['download']).toBeGreaterThan(30);
+
+    const bad = await runCli(['sweep', HAPPY, '--phase', 'download', '--from-op', '30', '--to-op', '32', '--defect', 'progress-never-persisted', '--json']);
+    expect(bad.code, bad.stderr).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    const found = JSON.parse(bad.stdout) as { violations: { invariant: string; opIndex: number | null; replay: string }[] };
+    const v = found.violations.find((x) => x.opIndex !== null)!;
+    expect(v.invariant).toBe('bounded-effort');
+    expect(v.replay).toBe(`ota-sim sweep ${HAPPY} --phase download --defect progress-never-persisted --seed 1 --cut ${v.opIndex}`);
+    const replay = await runCli(argsOf(v.replay));
+    expect(replay.code, replay.stderr).toBe(1);
+    expect(replay.stdout).toMatch(/1 cases? in [\d.]+ s/);
+    expect(replay.stdout).toMatch(/the case, step by step:\n +clean run: \d+ flash ops/);
+    expect(replay.stdout).toMatch(/bounded-effort: device .* wrote \d+ download bytes to slot1 \(limit \d+\)/);
+    expect(replay.stdout).toContain(`replay: ${v.replay}`);
   });
 });
