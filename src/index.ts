@@ -20,3 +20,4 @@ export * from './device/index.js';
 export * from './agent/index.js';
 export * from './net/proxy/index.js';
 export * from './report/index.js';
+export * from './scenario/index.js';

@@ -1,0 +1,20 @@
+/** Scenarios (src/scenario): the YAML schema and loader, the runner, the oracle and its recorder, and sweeps of the whole update. */
+export * from './result.js';
+export { scenarioSchema, parseScenarioSpec, formatIssues, STRATEGIES } from './schema.js';
+export type { ScenarioSpec, FaultSpec, ImageSpec, TimelineStepSpec, GroupSpec, AgentSettings } from './schema.js';
+export { loadScenario, scenarioFiles } from './load.js';
+export type { BuiltImage, LoadedScenario } from './load.js';
+export { runScenario, replayCommand } from './runner.js';
+export type { RunScenarioOptions, FaultDecision, ScenarioRun } from './runner.js';
+export { runScenarios, loadScenarios } from './run.js';
+export type { RunScenariosOptions } from './run.js';
+export { checkOracle, mergeInvariants } from './oracle.js';
+export type { OracleExpectation, OracleInput } from './oracle.js';
+export { DeviceRecorder, finalStateOf, verifySlot0 } from './recorder.js';
+export type { DeviceRecorderOptions, FinalState, OpPhase, OpFact, BootFact } from './recorder.js';
+export { sweepUpdate, updateReplayCommand, UPDATE_PHASES } from './sweep.js';
+export type { UpdatePhase, UpdateSweepOptions, UpdateSweepReport, UpdateSweepViolation, AnyDefect } from './sweep.js';
+export { buildUpdateSpec, updateSpecFromScenario } from './sweep-spec.js';
+export type { ImageRecipe, UpdateSpecRecipe } from './sweep-spec.js';
+export { UpdateWorld, defaultLimits } from './sweep-world.js';
+export type { UpdateCaseSpec } from './sweep-world.js';
