@@ -11,7 +11,7 @@ import type { ImageHeader } from '../image/header.js';
 import type { PublicKey } from '../image/keys.js';
 import { parseImage } from '../image/parse.js';
 import type { ParsedImage } from '../image/parse.js';
-import { VerifyMemo, createTrustStore, verifyParsed } from '../image/verify.js';
+import { VerifyMemo, trustStoreOf, verifyParsed } from '../image/verify.js';
 import type { TrustStore } from '../image/verify.js';
 import type { FlashArea, RegionSnapshot } from '../flash/flash.js';
 import type { AreaValidator } from './boot.js';
@@ -37,16 +37,6 @@ export function isNonBootable(header: ImageHeader | null): boolean {
 }
 
 const defaultMemo = new VerifyMemo();
-const trustCache = new WeakMap<readonly TrustedKey[], TrustStore>();
-
-function trustOf(keys: readonly TrustedKey[]): TrustStore {
-  let t = trustCache.get(keys);
-  if (!t) {
-    t = createTrustStore(keys);
-    trustCache.set(keys, t);
-  }
-  return t;
-}
 
 /**
  * bootutil_img_validate on the bytes of a slot: TLVs parse, the image ends within
@@ -60,7 +50,7 @@ export function validateImage(
   maxImageSize_bytes: number,
   nvCounter: number | null,
 ): ValidationVerdict {
-  return validateWith(slotBytes, trustOf(trustedKeys), defaultMemo, maxImageSize_bytes, nvCounter);
+  return validateWith(slotBytes, trustStoreOf(trustedKeys), defaultMemo, maxImageSize_bytes, nvCounter);
 }
 
 function validateWith(slotBytes: Uint8Array, trust: TrustStore, memo: VerifyMemo, maxImageSize_bytes: number, nvCounter: number | null): ValidationVerdict {

@@ -64,6 +64,18 @@ export function createTrustStore(keys: readonly AnyKey[]): TrustStore {
   };
 }
 
+const trustStoreCache = new WeakMap<readonly AnyKey[], TrustStore>();
+
+/** createTrustStore, made once per key list (the bootloader and the oracle verify with the same list at every boot). */
+export function trustStoreOf(keys: readonly AnyKey[]): TrustStore {
+  let t = trustStoreCache.get(keys);
+  if (!t) {
+    t = createTrustStore(keys);
+    trustStoreCache.set(keys, t);
+  }
+  return t;
+}
+
 function isTrustStore(t: readonly AnyKey[] | TrustStore): t is TrustStore {
   return !Array.isArray(t);
 }

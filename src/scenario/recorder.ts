@@ -27,7 +27,7 @@ import type { JournalEntry } from '../flash/journal.js';
 import type { PartitionName, Strategy } from '../flash/types.js';
 import { trailerSize_bytes } from '../image/pad.js';
 import type { WriteAlign } from '../image/pad.js';
-import { VerifyMemo, createTrustStore, verifyImage } from '../image/verify.js';
+import { VerifyMemo, trustStoreOf, verifyImage } from '../image/verify.js';
 import type { TrustStore } from '../image/verify.js';
 import type { ReportRecord } from '../server/types.js';
 import type { DeviceResult, TimelineEvent, TimelineKind } from './result.js';
@@ -122,22 +122,12 @@ const MAX_TIMELINE_CAP = 100_000;
 const MAX_OP_FACTS = 1_000_000;
 
 const sharedMemo = new VerifyMemo();
-const trustCache = new WeakMap<readonly TrustedKey[], TrustStore>();
-
-function trustOf(keys: readonly TrustedKey[]): TrustStore {
-  let t = trustCache.get(keys);
-  if (!t) {
-    t = createTrustStore(keys);
-    trustCache.set(keys, t);
-  }
-  return t;
-}
 
 /** Verify slot0's bytes of `flash` with the trusted keys (the image ends inside the slot; trailing bytes are ignored). */
 export function verifySlot0(flash: Flash, trustedKeys: readonly TrustedKey[]): { ok: boolean; message: string; version: string | null } {
   const slot = flash.area('slot0');
   try {
-    const r = verifyImage(slot.read(0, slot.size), trustOf(trustedKeys), { memo: sharedMemo });
+    const r = verifyImage(slot.read(0, slot.size), trustStoreOf(trustedKeys), { memo: sharedMemo });
     return { ok: r.valid, message: r.message, version: r.version };
   } catch (e) {
     return { ok: false, message: e instanceof Error ? e.message : String(e), version: null };
