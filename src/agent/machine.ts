@@ -6,10 +6,11 @@
  * MCUboot trailers), which `booting` reads again at every start.
  *
  *   booting ─┬─ test boot ──> testing{connecting ⇄ backoff → selfTest → confirming} ─> reporting
- *            │                  └─ self-test fail / rollback timer ──> rollingBack (reboot unconfirmed)
+ *            │                  └─ self-test fail / rollback timer ──> rollingBack (record self-test-failed, reboot unconfirmed)
  *            └─ normal ──> connecting ⇄ connectBackoff ─> reporting ─> idle (observe + poll)
  *   idle ─ offer too large for slot1 ─> refusing (r=2, nothing downloaded)
  *   idle ─ acceptable offer ─> downloading ⇄ downloadBackoff ─> downloaded ─> verifying
+ *     (a flash driver error while downloading or staging: report r=10, back off, download again)
  *   verifying ─ ok ─> staging ─> announcing (s=3 r=0) ─> rebooting
  *             └ refused ─> refusing (record + report) ─> idle
  *
@@ -18,7 +19,7 @@
  */
 import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import { DownloadError } from '../net/errors.js';
-import { inFlight } from './runtime.js';
+import { inFlight, isFlashIoError } from './runtime.js';
 import type { AgentRuntime, BootInfo, Offer, Verdict } from './runtime.js';
 import { ReportReason, ReportState } from './types.js';
 
@@ -31,6 +32,8 @@ export interface AgentContext {
   downloadFailures: number;
   verdict: Verdict | null;
   lastError: string | null;
+  /** The test boot is giving up because the image failed (self-test verdict, rollback timer), not because of flash trouble. */
+  imageFailed: boolean;
 }
 
 export type AgentMachineEvent = { type: 'MANIFEST'; seq: number; offer: Offer | null } | { type: 'CONNECTION_LOST'; why: string };
@@ -59,6 +62,9 @@ export const agentMachine = setup({
       return input.rt.ctx.runSelfTest() === 'pass';
     }),
     confirmImage: fromPromise<void, { rt: AgentRuntime }>(({ input }) => input.rt.guarded(() => input.rt.confirm())),
+    recordSelfTestFailure: fromPromise<void, { rt: AgentRuntime; imageFailed: boolean }>(async ({ input }) => {
+      if (input.imageFailed) await input.rt.guarded(() => input.rt.recordSelfTestFailure());
+    }),
     reportOutcome: fromPromise<boolean, { rt: AgentRuntime }>(({ input }) => input.rt.reportOutcome()),
     watchManifest: fromCallback<AgentMachineEvent, { rt: AgentRuntime }>(({ input, sendBack }) =>
       input.rt.watchManifest(
@@ -100,6 +106,7 @@ export const agentMachine = setup({
       const l = context.rt.state.lastUpdate;
       return l !== null && !l.reported && !inFlight(l.result);
     },
+    flashIoError: (_, params: { error: unknown }) => isFlashIoError(params.error),
     restartAtZero: (_, params: { error: unknown }) => params.error instanceof DownloadError && (params.error.reason === 'ETAG_CHANGED' || params.error.reason === 'SIZE_CHANGED'),
   },
   delays: {
@@ -111,7 +118,7 @@ export const agentMachine = setup({
   },
 }).createMachine({
   id: 'otaAgent',
-  context: ({ input }) => ({ rt: input.rt, boot: null, offer: null, connectFailures: 0, downloadFailures: 0, verdict: null, lastError: null }),
+  context: ({ input }) => ({ rt: input.rt, boot: null, offer: null, connectFailures: 0, downloadFailures: 0, verdict: null, lastError: null, imageFailed: false }),
   initial: 'booting',
   states: {
     booting: {
@@ -128,7 +135,7 @@ export const agentMachine = setup({
 
     testing: {
       entry: { type: 'announceState', params: { state: 'testing' } },
-      after: { rollbackTimeout: { target: 'rollingBack', actions: { type: 'noteRollback', params: { why: 'rollback timer expired' } } } },
+      after: { rollbackTimeout: { target: 'rollingBack', actions: [{ type: 'noteRollback', params: { why: 'rollback timer expired' } }, assign({ imageFailed: true })] } },
       initial: 'connecting',
       states: {
         connecting: {
@@ -147,7 +154,7 @@ export const agentMachine = setup({
             input: ({ context }) => ({ rt: context.rt }),
             onDone: [
               { guard: { type: 'selfTestPassed', params: ({ event }) => ({ passed: event.output }) }, target: 'confirming' },
-              { target: '#otaAgent.rollingBack', actions: { type: 'noteRollback', params: { why: 'self-test failed' } } },
+              { target: '#otaAgent.rollingBack', actions: [{ type: 'noteRollback', params: { why: 'self-test failed' } }, assign({ imageFailed: true })] },
             ],
             onError: { target: '#otaAgent.rollingBack', actions: { type: 'noteRollback', params: { why: 'self-test error' } } },
           },
@@ -165,7 +172,15 @@ export const agentMachine = setup({
     },
 
     rollingBack: {
-      entry: [{ type: 'announceState', params: { state: 'rollingBack' } }, 'noteFailureInRam', 'rebootDevice'],
+      // reboot unconfirmed; the image's own failure goes to flash first (the old firmware gives
+      // the version up only on that record or a watchdog reset: a power cut here is retried)
+      entry: [{ type: 'announceState', params: { state: 'rollingBack' } }, 'noteFailureInRam'],
+      invoke: {
+        src: 'recordSelfTestFailure',
+        input: ({ context }) => ({ rt: context.rt, imageFailed: context.imageFailed }),
+        onDone: { actions: 'rebootDevice' },
+        onError: { actions: 'rebootDevice' },
+      },
     },
 
     connecting: {
@@ -226,6 +241,15 @@ export const agentMachine = setup({
         onDone: 'downloaded',
         onError: [
           { guard: { type: 'restartAtZero', params: ({ event }) => ({ error: event.error }) }, target: 'downloading', reenter: true },
+          {
+            // a flash driver error: this attempt failed (r=10 IO); back off and start again from flash
+            guard: { type: 'flashIoError', params: ({ event }) => ({ error: event.error }) },
+            target: 'downloadBackoff',
+            actions: [
+              assign({ downloadFailures: ({ context }) => context.downloadFailures + 1, lastError: ({ event }) => message(event.error) }),
+              { type: 'reportProgress', params: { s: ReportState.IDLE, r: ReportReason.IO } },
+            ],
+          },
           { target: 'downloadBackoff', actions: assign({ downloadFailures: ({ context }) => context.downloadFailures + 1, lastError: ({ event }) => message(event.error) }) },
         ],
       },
@@ -285,7 +309,18 @@ export const agentMachine = setup({
         src: 'stageImage',
         input: ({ context }) => ({ rt: context.rt, offer: context.offer as Offer }),
         onDone: 'announcing',
-        onError: { target: 'refusing', actions: assign({ verdict: ({ event }) => ({ ok: false as const, reason: ReportReason.IO, message: message(event.error) }) }) },
+        onError: [
+          {
+            // a flash driver error says nothing about the image: download it again (a new attempt)
+            guard: { type: 'flashIoError', params: ({ event }) => ({ error: event.error }) },
+            target: 'downloadBackoff',
+            actions: [
+              assign({ downloadFailures: ({ context }) => context.downloadFailures + 1, lastError: ({ event }) => message(event.error) }),
+              { type: 'reportProgress', params: { s: ReportState.IDLE, r: ReportReason.IO } },
+            ],
+          },
+          { target: 'refusing', actions: assign({ verdict: ({ event }) => ({ ok: false as const, reason: ReportReason.IO, message: message(event.error) }) }) },
+        ],
       },
     },
     announcing: {

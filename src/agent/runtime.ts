@@ -16,8 +16,10 @@ import { bootIsImgConfirmed, bootSetConfirmed, bootSetPending, swapType } from '
 import type { FirmwareContext } from '../device/device.js';
 import { OtaStateStore, attemptsOf, withAttempt } from '../device/ota-state.js';
 import type { DownloadProgress, OtaState, UpdateResult } from '../device/ota-state.js';
+import { FlashError } from '../flash/errors.js';
 import type { FlashArea } from '../flash/flash.js';
-import { compareVersions, parseVersion } from '../image/header.js';
+import { IMAGE_F, IMAGE_HEADER_SIZE_BYTES } from '../image/format.js';
+import { compareVersions, decodeHeader, formatVersion, parseVersion, sameVersionText } from '../image/header.js';
 import { parseImage } from '../image/parse.js';
 import { trailerSize_bytes } from '../image/pad.js';
 import type { WriteAlign } from '../image/pad.js';
@@ -102,8 +104,18 @@ export function compareVersionText(a: string, b: string): number | null {
   }
 }
 
+/**
+ * A flash driver error (an injected DEVICE_FAILURE, a worn-out sector), thrown by a flash op or
+ * wrapped by the Block2 download around a failed block write: the attempt fails with r=10 IO and
+ * is retried; it says nothing about the image.
+ */
+export function isFlashIoError(e: unknown): boolean {
+  if (e instanceof FlashError) return true;
+  return e instanceof DownloadError && e.reason === 'SINK_FAILED' && e.cause instanceof FlashError;
+}
+
 export class AgentRuntime {
-  readonly store: OtaStateStore;
+  private _store: OtaStateStore;
   private client: CoapClient | null = null;
   private observation: Observation | null = null;
   private dead = false;
@@ -120,7 +132,11 @@ export class AgentRuntime {
     bootNumber: number,
   ) {
     this.prng = new Prng(mixSeed(cfg.seed, bootNumber));
-    this.store = OtaStateStore.open(ctx.flash.area('ota-state'));
+    this._store = OtaStateStore.open(ctx.flash.area('ota-state'));
+  }
+
+  get store(): OtaStateStore {
+    return this._store;
   }
 
   get version(): string {
@@ -162,7 +178,14 @@ export class AgentRuntime {
     if (this.dead) return new Promise<T>(() => {});
     return this.ctx.run(() => {
       if (this.dead) throw new PowerGone();
-      return fn();
+      try {
+        return fn();
+      } catch (e) {
+        // a driver error leaves the store unusable (it cannot know what reached flash): read it
+        // again, as after a power-on, so the next attempt starts from what flash really holds
+        if (e instanceof FlashError) this._store = OtaStateStore.open(this.ctx.flash.area('ota-state'));
+        throw e;
+      }
     });
   }
 
@@ -170,38 +193,82 @@ export class AgentRuntime {
 
   /**
    * Learn from flash what happened before this boot (ARCHITECTURE.md principle 1). An update in
-   * flight is `pending-test` (written before boot_set_pending) or `testing` (written by the new
-   * image when its test boot starts):
+   * flight is `pending-test` (written before boot_set_pending), `testing` (written by the new
+   * image when its test boot starts) or `self-test-failed` (written by the test boot when the
+   * image failed, just before it reboots unconfirmed). Versions compare semantically: the
+   * manifest says "2.0.0", the image header "2.0.0+0".
    * - running the target, unconfirmed: the test boot; record `testing` before anything can fail.
    * - running the target, confirmed: confirmed by the test boot, cut before the record said so.
-   * - running the old version: reverted if the new image was booted (`testing` on flash, or the
-   *   bootloader reverted at this very boot); otherwise the cut fell between the record and
-   *   boot_set_pending, the swap never happened, and nothing was attempted: forget it (the
-   *   offer is downloaded again) instead of reporting a failure that did not happen.
+   * - running the old version after the new image was booted (`testing`/`self-test-failed` on
+   *   flash, or the bootloader reverted at this very boot): reverted. The version is given up at
+   *   once only when the image is known to be bad: flash says its self-test failed, or the
+   *   watchdog reset it (reset cause). A power cut (or any other reset) during the test boot
+   *   looks like nothing on flash: that attempt (counted when its download started) failed and
+   *   the version is tried again, up to maxAttemptsPerVersion.
+   * - running the old version, no revert, still `pending-test`: the staged image never booted.
+   *   slot1 still holding it bootable means the cut fell between the record and
+   *   boot_set_pending: nothing was attempted, forget it (downloaded again). slot1 erased or
+   *   non-bootable means the bootloader refused it: a failure, given up.
    */
   inspectBoot(): BootInfo {
     const running = this.version;
     const confirmed = bootIsImgConfirmed(this.ctx.flash, this.cfg.strategy);
     const last = this.store.state.lastUpdate;
     if (last && inFlight(last.result)) {
-      if (last.targetVersion === running && !confirmed) {
+      const onTarget = sameVersionText(last.targetVersion, running);
+      if (onTarget && !confirmed) {
         if (last.result === 'pending-test') this.store.update({ lastUpdate: { ...last, result: 'testing' } });
-      } else if (last.targetVersion === running) {
+      } else if (onTarget) {
         this.store.update({ lastUpdate: { ...last, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false } });
-      } else if (last.fromVersion === running && !this.has('failure-report-from-ram')) {
+      } else if (sameVersionText(last.fromVersion, running) && !this.has('failure-report-from-ram')) {
         // (defect failure-report-from-ram: the failure would come from a RAM variable, which the reset lost)
-        if (last.result === 'testing' || this.ctx.image.bootAction === 'revert') {
+        if (last.result !== 'pending-test' || this.ctx.image.bootAction === 'revert') {
           // the bootloader reverted the unconfirmed image: slot1 holds it again, slot0 the old one
-          this.store.update({ lastUpdate: { ...last, result: 'reverted', reason: ReportReason.FIRMWARE_UPDATE_FAILED, reported: false } });
-          // a failed test boot is deterministic: ota-sim never tries that version again
-          if (this.cfg.profile === 'ota-sim') this.exhaust(last.targetVersion);
+          const imageFailed = last.result === 'self-test-failed' || this.ctx.image.resetCause === 'watchdog';
+          // a failed self-test, a crash or a hang is deterministic: ota-sim never tries that version
+          // again. One record for the outcome and the cap: a cut between two would lose the cap.
+          const base = imageFailed && this.cfg.profile === 'ota-sim' ? this.exhausted(last.targetVersion) : this.store.state;
+          this.store.update({ attempts: base.attempts, lastUpdate: { ...last, result: 'reverted', reason: ReportReason.FIRMWARE_UPDATE_FAILED, reported: false } });
         } else {
-          this.store.update({ lastUpdate: null });
+          const refusal = this.bootRefusal(last.targetVersion);
+          if (refusal === null) {
+            this.store.update({ lastUpdate: null });
+          } else {
+            const base = this.cfg.profile === 'ota-sim' ? this.exhausted(last.targetVersion) : this.store.state;
+            this.store.update({ attempts: base.attempts, lastUpdate: { ...last, result: 'failed', reason: refusal, reported: false } });
+          }
         }
       }
     }
     const now = this.store.state.lastUpdate;
     return { version: running, testBoot: !confirmed, unreported: now !== null && !now.reported && !inFlight(now.result) };
+  }
+
+  /**
+   * Whether the bootloader refused the image staged for `target` (read from slot1's header): null
+   * if slot1 still holds it bootable; r=8 FIRMWARE_UPDATE_FAILED if it is flagged non-bootable
+   * (MCUboot ignores it); r=5 INTEGRITY_CHECK_FAILURE if the header is gone or names another
+   * version (MCUboot erases a secondary image that fails validation).
+   */
+  private bootRefusal(target: string): number | null {
+    const slot = this.ctx.flash.area('slot1');
+    let header;
+    try {
+      header = decodeHeader(slot.read(0, IMAGE_HEADER_SIZE_BYTES));
+    } catch {
+      return ReportReason.INTEGRITY_CHECK_FAILURE;
+    }
+    if ((header.flags & IMAGE_F.NON_BOOTABLE) !== 0) return ReportReason.FIRMWARE_UPDATE_FAILED;
+    if (!sameVersionText(formatVersion(header.version), target)) return ReportReason.INTEGRITY_CHECK_FAILURE;
+    return null;
+  }
+
+  /** The test boot is giving up because the image failed (self-test, rollback timer): say so on flash before the reset that reverts. */
+  recordSelfTestFailure(): void {
+    const last = this.store.state.lastUpdate;
+    if (last && sameVersionText(last.targetVersion, this.version) && inFlight(last.result)) {
+      this.store.update({ lastUpdate: { ...last, result: 'self-test-failed' } });
+    }
   }
 
   /** The test boot is giving up (the reset that reverts follows). Only the RAM defect keeps anything. */
@@ -211,9 +278,15 @@ export class AgentRuntime {
 
   /** Raise a version's persisted attempt count to the cap (it will not be downloaded again). */
   exhaust(version: string): void {
+    const s = this.exhausted(version);
+    if (s !== this.store.state) this.store.update({ attempts: s.attempts });
+  }
+
+  /** The current state with `version`'s attempt count raised to the cap (not written). */
+  private exhausted(version: string): OtaState {
     let s = this.store.state;
     for (let i = attemptsOf(s, version); i < this.cfg.maxAttemptsPerVersion; i++) s = withAttempt(s, version);
-    if (s !== this.store.state) this.store.update({ attempts: s.attempts });
+    return s;
   }
 
   // --- network -------------------------------------------------------------------------------
@@ -574,8 +647,8 @@ export class AgentRuntime {
 
   /** Remember the refusal: the version is not tried again, the download record is dropped. */
   refuse(offer: Offer, reason: number): void {
-    this.exhaust(offer.version);
-    this.store.update({ download: null, lastUpdate: { targetVersion: offer.version, fromVersion: this.version, result: 'failed', reason, reported: false } });
+    // one record: a cut cannot leave the cap without the outcome (or the outcome without the cap)
+    this.store.update({ attempts: this.exhausted(offer.version).attempts, download: null, lastUpdate: { targetVersion: offer.version, fromVersion: this.version, result: 'failed', reason, reported: false } });
   }
 
   /** Record the pending test on flash, then ask the bootloader for a test swap. */
@@ -595,7 +668,7 @@ export class AgentRuntime {
     const last = this.store.state.lastUpdate;
     this.store.update({
       download: null,
-      lastUpdate: { targetVersion: this.version, fromVersion: last?.targetVersion === this.version ? last.fromVersion : this.version, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false },
+      lastUpdate: { targetVersion: this.version, fromVersion: last && sameVersionText(last.targetVersion, this.version) ? last.fromVersion : this.version, result: 'confirmed', reason: ReportReason.FIRMWARE_UPDATED_SUCCESSFULLY, reported: false },
     });
   }
 
@@ -613,5 +686,5 @@ function isErased(area: FlashArea, off: number, length: number): boolean {
 
 /** An update between its staging and its outcome: nothing to report yet. */
 export function inFlight(result: UpdateResult): boolean {
-  return result === 'pending-test' || result === 'testing';
+  return result === 'pending-test' || result === 'testing' || result === 'self-test-failed';
 }

@@ -21,6 +21,9 @@
  * A power cut armed inside a flash op (Flash.armPowerCut) that fires during boot, or during a
  * flash op of the firmware, leaves the device off (event `power-cut`); powerOn() resumes.
  * A bootloader that finds no bootable image leaves the device `bricked` (on, running nothing).
+ * The firmware learns why it was reset (RunningImage.resetCause, like Zephyr's
+ * hwinfo_get_reset_cause on a retained reset-reason register): 'watchdog', 'software', or
+ * 'power-on' (a power-on clears the register, so a cut hides any reset before it).
  */
 import { boot } from '../boot/boot.js';
 import type { BootOptions, BootResult } from '../boot/boot.js';
@@ -48,7 +51,12 @@ export interface RunningImage {
   bootAction: string;
   /** The bootloader completed a swap that a power cut had interrupted. */
   resumed: boolean;
+  /** Why this boot happened: the reset-reason register the bootloader left alone. */
+  resetCause: ResetCause;
 }
+
+/** 'power-on': power returned (first power-on or after a cut); otherwise the reset that preceded this boot. */
+export type ResetCause = 'power-on' | 'software' | 'watchdog';
 
 export type SelfTestVerdict = 'pass' | 'fail' | 'crashed' | 'hung';
 
@@ -134,6 +142,8 @@ export class Device {
   private readonly opts: DeviceOptions;
   private _phase: DevicePhase = 'off';
   private _reboots = 0;
+  /** The reset-reason register: set by a reset, read (and cleared) by the next power-on. */
+  private resetRegister: ResetCause = 'power-on';
   private generation = 0;
   private session: Session | null = null;
   private readonly listeners = new Map<DeviceEventName, ((e: never) => void)[]>();
@@ -182,6 +192,8 @@ export class Device {
     const session: Session = { generation: ++this.generation, timers: new Set(), image: null, firmware: null, dead: false };
     this.session = session;
     this._phase = 'booting';
+    const resetCause = this.resetRegister;
+    this.resetRegister = 'power-on';
     const flash = this.flash;
     flash.powerOn();
     const start_us = flash.elapsedUs;
@@ -211,6 +223,7 @@ export class Device {
       confirmed,
       bootAction: result.action,
       resumed: result.resumed,
+      resetCause,
     };
     session.image = image;
     const bootTime_ms = (flash.elapsedUs - start_us) / 1000 + (image.behaviour.bootMs ?? 0);
@@ -331,6 +344,7 @@ export class Device {
     }
     this._reboots++;
     this.emit('reboot', { reason, reboots: this._reboots, at_ms: this.clock.now() });
+    this.resetRegister = reason === 'watchdog' ? 'watchdog' : 'software';
     this.powerOn();
   }
 

@@ -8,6 +8,7 @@ export type {
   Firmware,
   FirmwareContext,
   FirmwareFactory,
+  ResetCause,
   ResetReason,
   RunningImage,
   SelfTestVerdict,

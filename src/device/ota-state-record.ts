@@ -22,13 +22,18 @@
  *   2 attempts   array of [version (text), attempts (uint)], oldest first, at most 8 entries
  *   3 highest manifest sequence number acted on (uint)
  *   4 last update map {1 target version, 2 version it updated from, 3 result (0 pending-test,
- *                     1 confirmed, 2 failed, 3 reverted, 4 testing), 4 reason (Golioth reason
- *                     code 0..11), 5 reported to the server (bool)}
+ *                     1 confirmed, 2 failed, 3 reverted, 4 testing, 5 self-test-failed),
+ *                     4 reason (Golioth reason code 0..11), 5 reported to the server (bool)}
  *
  * `pending-test` is written before boot_set_pending; `testing` by the new image at the start of
  * its test boot. The old firmware finding `testing` knows its update was booted and reverted;
- * finding `pending-test` with no revert at this boot, it knows the swap never happened (a cut
- * between the record and the trailer): no update was attempted, nothing failed.
+ * finding `pending-test` with no revert at this boot, it knows the swap never happened: either a
+ * cut between the record and the trailer (slot1 still holds the image: nothing was attempted) or
+ * the bootloader refused the image (slot1 erased or non-bootable: a failure). `self-test-failed`
+ * is written by the test boot when the image itself failed (self-test verdict, rollback timer)
+ * just before it reboots unconfirmed: a watchdog reset or a power cut leaves `testing` instead,
+ * which the old firmware counts as one attempt and retries, while `self-test-failed` makes it give
+ * the version up at once.
  */
 import { Decoder, Encoder } from 'cbor-x';
 
@@ -51,8 +56,9 @@ export const MAX_SEQ = 0xffff_ffff;
 export const MIN_BLOCK_SIZE_BYTES = 16;
 export const MAX_BLOCK_SIZE_BYTES = 1024;
 
-export type UpdateResult = 'pending-test' | 'confirmed' | 'failed' | 'reverted' | 'testing';
-const RESULTS: readonly UpdateResult[] = ['pending-test', 'confirmed', 'failed', 'reverted', 'testing'];
+export type UpdateResult = 'pending-test' | 'confirmed' | 'failed' | 'reverted' | 'testing' | 'self-test-failed';
+// the index is the on-flash code: append only
+const RESULTS: readonly UpdateResult[] = ['pending-test', 'confirmed', 'failed', 'reverted', 'testing', 'self-test-failed'];
 
 /** Where a download stands: enough to resume it after a power cut. */
 export interface DownloadProgress {

@@ -54,6 +54,19 @@ export function compareVersions(a: ImageVersion, b: ImageVersion): number {
   return a.major - b.major || a.minor - b.minor || a.revision - b.revision || a.build - b.build;
 }
 
+/**
+ * Whether two version texts name the same version ("2.0.0" and "2.0.0+0" do: a manifest omits
+ * the build number the image header always carries). Texts that do not parse are compared as text.
+ */
+export function sameVersionText(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return compareVersions(parseVersion(a), parseVersion(b)) === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Decode the header at offset 0. Checks only what the header alone can tell (magic, length, hdr_size). */
 export function decodeHeader(bytes: Uint8Array): ImageHeader {
   if (bytes.length < IMAGE_HEADER_SIZE_BYTES) {

@@ -2,7 +2,7 @@
 export { ImageError } from './errors.js';
 export type { ImageErrorCode, ImageParseCode } from './errors.js';
 export { IMAGE_F, IMAGE_MAGIC, IMAGE_HEADER_SIZE_BYTES, TLV, TLV_INFO_MAGIC, TLV_PROT_INFO_MAGIC, flagNames, tlvName } from './format.js';
-export { compareVersions, decodeHeader, encodeHeader, formatVersion, parseVersion } from './header.js';
+export { compareVersions, decodeHeader, encodeHeader, formatVersion, parseVersion, sameVersionText } from './header.js';
 export type { ImageHeader, ImageVersion } from './header.js';
 export { encodeTlvArea } from './tlv.js';
 export type { TlvEntry, TlvInput } from './tlv.js';

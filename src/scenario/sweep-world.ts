@@ -95,7 +95,10 @@ export function defaultLimits(spec: UpdateCaseSpec, cutPhase: string | null = nu
   const resume = (a.persistEvery_blocks + 2 * a.window) * a.blockSize_bytes + sector;
   const size = spec.to.bytes.length;
   return {
-    maxReboots: spec.targetFails ? 3 : 2,
+    // A failing target plus a cut in the bootloader's revert or in the record written after it looks,
+    // on flash, like a cut during the test boot of a good image (the watchdog reset cause is lost):
+    // the agent earns one bounded retry, i.e. one more test boot and its revert (2 reboots).
+    maxReboots: spec.targetFails ? (cutPhase === 'revert' || cutPhase === 'record' ? 5 : 3) : 2,
     maxDownloads: 2,
     maxBytes: cutPhase === null || cutPhase === 'download' ? size + resume : 2 * size + resume,
   };

@@ -113,6 +113,26 @@ describe('Device', () => {
     expect(log.stops).toBe(1);
   });
 
+  it('tells the firmware why it was reset: power-on, software (reboot), watchdog (crash); a cut clears it', () => {
+    const { flash, clock, device, log } = setup({ confirmOnPass: true });
+    programSlot(flash, 'slot0', image('1.0.0'), 'confirm', 'swap-move');
+    programSlot(flash, 'slot1', image('2.0.0', { selfTest: 'crash' }), 'test', 'swap-move');
+    device.powerOn();
+    clock.advance(60_000);
+    // the test image crashed in its self-test: the watchdog reset, the revert boot sees it
+    expect(log.starts.map((s) => [s.version, s.resetCause])).toEqual([
+      ['2.0.0+0', 'power-on'],
+      ['1.0.0+0', 'watchdog'],
+    ]);
+    device.reboot();
+    clock.advance(60_000);
+    expect(log.starts[2]).toMatchObject({ version: '1.0.0+0', resetCause: 'software' });
+    device.powerCut();
+    device.powerOn();
+    clock.advance(60_000);
+    expect(log.starts[3]).toMatchObject({ version: '1.0.0+0', resetCause: 'power-on' });
+  });
+
   it('a self-test failure reboots without confirming and the bootloader reverts', () => {
     const { flash, clock, device, log } = setup({ confirmOnPass: true });
     programSlot(flash, 'slot0', image('1.0.0'), 'confirm', 'swap-move');
