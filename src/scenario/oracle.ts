@@ -14,7 +14,7 @@
  *                              a success report only for a confirmed image of that version
  *   7 bounded-effort           reboots, downloads, bytes within limits; no boot loop
  */
-import { compareVersions, parseVersion } from '../image/header.js';
+import { sameVersionText } from '../image/header.js';
 import type { ReportRecord } from '../server/types.js';
 import { INVARIANTS } from './result.js';
 import type { InvariantId, InvariantResult, Violation } from './result.js';
@@ -46,11 +46,7 @@ const REPORT_STATE_IDLE = 0;
 /** Same version, whatever the spelling ("2.0.0" and "2.0.0+0"); plain equality for text that does not parse. */
 export function sameVersion(a: string | null | undefined, b: string | null | undefined): boolean {
   if (a === null || a === undefined || b === null || b === undefined) return a === b;
-  try {
-    return compareVersions(parseVersion(a), parseVersion(b)) === 0;
-  } catch {
-    return a === b;
-  }
+  return sameVersionText(a, b);
 }
 
 function swapping(strategy: string): boolean {

@@ -23,7 +23,7 @@ import type { TimerHandle } from '../clock.js';
 import { Device } from '../device/index.js';
 import { Flash } from '../flash/index.js';
 import type { BoardProfile, PartitionName } from '../flash/types.js';
-import { createTrustStore, formatVersion } from '../image/index.js';
+import { createTrustStore, formatVersion, sameVersionText } from '../image/index.js';
 import { ChaosProxy } from '../net/proxy/index.js';
 import type { ChaosSchedule, ProxyFault } from '../net/proxy/index.js';
 import { mixSeed } from '../prng.js';
@@ -111,7 +111,7 @@ export function fullVersion(v: string): string {
 
 /** "1.1.0" matches "1.1.0+0"; "1.1.0+3" needs the build number too. */
 export function sameVersion(expected: string, actual: string | null): boolean {
-  return actual !== null && fullVersion(expected) === fullVersion(actual);
+  return actual !== null && sameVersionText(expected, actual);
 }
 
 function appliesTo(list: readonly string[] | undefined, d: { id: string; group: GroupSpec }): boolean {
