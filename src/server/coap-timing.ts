@@ -31,12 +31,23 @@ const TIME_PARAMETERS = [
   'pruneTimerPeriod',
 ] as const;
 
+/**
+ * `v_s * scale` as whole milliseconds whose `× 1000` is exact in floating point: node-coap turns
+ * some parameters into lru-cache TTLs (`exchangeLifetime * 1000`), which must be positive integers.
+ */
+function scaledSeconds(v_s: number, scale: number): number {
+  if (v_s === 0) return 0;
+  let ms = Math.max(1, Math.round(v_s * scale * 1000));
+  for (let guard = 0; guard < 16 && !Number.isInteger((ms / 1000) * 1000); guard++) ms++;
+  return ms / 1000;
+}
+
 /** Run fn with node-coap's time parameters multiplied by `scale` (1: unchanged). */
 export function withCoapTimeScale<T>(scale: number, fn: () => T): T {
   if (scale === 1) return fn();
   const p = coap.parameters;
   const saved = TIME_PARAMETERS.map((k) => p[k]);
-  for (const k of TIME_PARAMETERS) p[k] = p[k] * scale;
+  for (const k of TIME_PARAMETERS) p[k] = scaledSeconds(p[k], scale);
   try {
     return fn();
   } finally {
