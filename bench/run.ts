@@ -4,6 +4,7 @@
  */
 import { cpus } from 'node:os';
 import { benchAgent } from './agent.js';
+import { benchFleet } from './fleet.js';
 import { benchDtls } from './dtls.js';
 import { benchBoot } from './boot.js';
 import { benchFlash } from './flash.js';
@@ -21,6 +22,7 @@ const suites: [string, () => Promise<BenchResult[]>][] = [
   ['update server', benchServer],
   ['device CoAP download (vs libcoap)', benchNet],
   ['agent: whole-device update over DTLS (vs libcoap)', benchAgent],
+  ['fleet (issue 9 targets)', benchFleet],
 ];
 
 const only = process.argv.slice(2);

@@ -21,3 +21,5 @@ export * from './agent/index.js';
 export * from './net/proxy/index.js';
 export * from './report/index.js';
 export * from './scenario/index.js';
+export * from './fleet/index.js';
+export * from './dashboard/index.js';

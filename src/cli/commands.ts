@@ -4,6 +4,7 @@ import { bootCommand } from './boot.js';
 import { demoCommand } from './demo.js';
 import { deviceCommand } from './device.js';
 import { flashCommand } from './flash.js';
+import { fleetCommands } from './fleet.js';
 import { imageCommand } from './image.js';
 import { proxyCommand } from './proxy.js';
 import { runCommand } from './run.js';
@@ -20,5 +21,6 @@ export const commands: CommandModule<any, any>[] = [
   serveCommand,
   proxyCommand,
   deviceCommand,
+  ...fleetCommands,
   demoCommand,
 ];

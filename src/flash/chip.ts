@@ -3,6 +3,7 @@
  * (a clone shares sector buffers until one side changes them), so sweeps and fleets can keep many
  * copies of a flash cheaply. No checks here: flash.ts decides what is allowed, this only applies it.
  */
+import type { SectorStore } from './sector-store.js';
 import type { FlashDeviceSpec } from './types.js';
 
 export interface SectorInfo {
@@ -234,6 +235,31 @@ export class Chip {
       prog.fill(1, bFirst, bEnd);
       done += n;
     }
+  }
+
+  /**
+   * Content-addressed sharing: every sector this chip alone holds (changed since it was last
+   * interned or cloned) is replaced by the store's buffers with the same bytes and flags, and
+   * disowned, so the next write to it copies first. Returns how many sectors were looked up.
+   */
+  intern(store: SectorStore): number {
+    let n = 0;
+    for (let s = 0; s < this.geo.sectorCount; s++) {
+      const data = this.data[s] ?? null;
+      const prog = this.prog[s] ?? null;
+      if (data === null || prog === null || this.ownTag[s] !== this.tag) continue;
+      const stored = store.intern(data, prog);
+      this.data[s] = stored.data;
+      this.prog[s] = stored.prog;
+      this.ownTag[s] = 0;
+      n++;
+    }
+    return n;
+  }
+
+  /** Add this chip's sector data buffers to `into` (counting distinct storage across flashes). */
+  collectBuffers(into: Set<Uint8Array>): void {
+    for (const b of this.data) if (b) into.add(b);
   }
 
   /** Erase whole sector s. */

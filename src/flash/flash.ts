@@ -9,6 +9,7 @@ import { InputError } from '../errors.js';
 import { Prng, mixSeed } from '../prng.js';
 import { Chip, ChipGeometry } from './chip.js';
 import type { ChipSnapshot } from './chip.js';
+import type { SectorStore } from './sector-store.js';
 import { FlashError, PowerCut } from './errors.js';
 import { Journal, OpKind } from './journal.js';
 import type { JournalEntry } from './journal.js';
@@ -293,6 +294,20 @@ export class Flash {
     copy._powered = this._powered;
     if (copy.journal) copy.journalBase = this.journalBaseFor(copy);
     return copy;
+  }
+
+  /**
+   * Share sectors by content (see SectorStore): every sector changed since the last intern or
+   * clone is swapped for the store's identical buffers. Contents, flags and rules are unchanged.
+   * Returns how many sectors were looked up.
+   */
+  intern(store: SectorStore): number {
+    return this.chips.reduce((n, c) => n + c.intern(store), 0);
+  }
+
+  /** Add every sector data buffer this flash holds to `into` (identity, not content). */
+  collectSectorBuffers(into: Set<Uint8Array>): void {
+    for (const c of this.chips) c.collectBuffers(into);
   }
 
   /** Same bytes on every chip (wear and counters aside). */

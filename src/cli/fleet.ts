@@ -1,0 +1,155 @@
+/**
+ * `ota-sim fleet` (CLI.md): emulate a fleet of full devices against the embedded server (or
+ * --server), with progress on a TTY and a summary at the end; --out writes the result (a shard
+ * file for `ota-sim report merge`). Exit 1 when a device bricked or the rollout missed its target.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import cliProgress from 'cli-progress';
+import type { Argv, CommandModule } from 'yargs';
+import { EnvironmentError, InputError } from '../errors.js';
+import { fleetJson, parseShard, renderFleetSummary, runFleet } from '../fleet/index.js';
+import type { FleetOptions } from '../fleet/index.js';
+import type { Strategy } from '../flash/types.js';
+import { parseKeyPem, publicKeyOf } from '../image/index.js';
+import { readPskFile } from '../server/psk-file.js';
+import { emit, parseIntArg } from './output.js';
+import { reportCommand } from './report-merge.js';
+import type { GlobalArgs } from './output.js';
+
+interface FleetArgs extends GlobalArgs {
+  devices: string;
+  board: string;
+  strategy: string;
+  scenario?: string;
+  server?: string;
+  'psk-file'?: string;
+  image?: string;
+  'initial-image'?: string;
+  trust?: string[];
+  rollout: string;
+  shard?: string;
+  seed: string;
+  workers?: string;
+  'time-scale': string;
+  'image-size': string;
+  'power-cut-rate': string;
+  'block-size': string;
+  window: string;
+  'timeout-s': string;
+  'start-rate': string;
+  'share-sectors': boolean;
+  'stall-s': string;
+  out?: string;
+  dashboard?: string;
+  progress?: boolean;
+}
+
+function readBytes(flag: string, path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new InputError('FILE_NOT_READABLE', `${flag}: ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+}
+
+function num(flag: string, text: string, lo: number, hi: number): number {
+  const v = Number(text);
+  if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new InputError('BAD_ARGUMENT', `${flag}: a number ${lo}..${hi}, got ${JSON.stringify(text)}`);
+  return v;
+}
+
+export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
+  command: 'fleet',
+  describe: 'emulate a fleet of full devices (flash, bootloader, agent, own DTLS session each) rolling out a release',
+  builder: (y) =>
+    y
+      .option('devices', { type: 'string', demandOption: true, describe: 'devices in the fleet' })
+      .option('board', { type: 'string', default: 'nrf52840', describe: 'board profile of every device' })
+      .option('strategy', { type: 'string', default: 'swap-move', describe: 'MCUboot upgrade strategy' })
+      .option('scenario', { type: 'string', describe: 'scenario file (not supported yet)' })
+      .option('server', { type: 'string', describe: 'external server coaps://127.0.0.1:PORT (needs --psk-file); default: the embedded server' })
+      .option('psk-file', { type: 'string', describe: 'identity,key lines; device i uses line i (with --server)' })
+      .option('image', { type: 'string', describe: 'signed image to roll out (default: a built 1.1.0); sign it with a --trust key' })
+      .option('initial-image', { type: 'string', describe: 'signed image every device starts on (default: a built 1.0.0)' })
+      .option('trust', { type: 'string', array: true, describe: 'public key PEM the devices trust (besides the built-in fleet key)' })
+      .option('rollout', { type: 'string', default: '100', describe: 'percentage of devices the release reaches (server-side buckets)' })
+      .option('shard', { type: 'string', describe: 'run the I-th of N disjoint slices of the fleet (1-based), e.g. 2/8' })
+      .option('seed', { type: 'string', default: '1', describe: 'fleet seed: identities, PSKs, device seeds, faults' })
+      .option('workers', { type: 'string', describe: 'worker threads for the devices (default cores - 1; 0: in the main thread)' })
+      .option('time-scale', { type: 'string', default: '0.04', describe: 'wall time per simulated time' })
+      .option('image-size', { type: 'string', default: '65536', describe: 'payload bytes of the built images' })
+      .option('power-cut-rate', { type: 'string', default: '0', describe: 'probability 0..1 that a device loses power once during its update' })
+      .option('block-size', { type: 'string', default: '1024', describe: 'Block2 size' })
+      .option('window', { type: 'string', default: '4', describe: 'outstanding block requests per device' })
+      .option('share-sectors', { type: 'boolean', default: true, describe: 'share identical flash sectors between devices (--no-share-sectors to measure without)' })
+      .option('start-rate', { type: 'string', default: '200', describe: 'devices powered on per wall second (spreads the DTLS handshakes)' })
+      .option('timeout-s', { type: 'string', default: '600', describe: 'give up after this many wall seconds' })
+      .option('stall-s', { type: 'string', default: '15', describe: 'stop when nothing changed for this many wall seconds' })
+      .option('out', { type: 'string', describe: 'write the result JSON here (a shard file for report merge)' })
+      .option('dashboard', { type: 'string', describe: 'live dashboard on this port (not supported yet)' })
+      .option('progress', { type: 'boolean', describe: 'progress bar on stderr (default: when stderr is a TTY)' }) as Argv<FleetArgs>,
+  handler: async (argv) => {
+    if (argv.scenario !== undefined) throw new InputError('NOT_SUPPORTED', '--scenario: fleet scenarios are not supported yet; use --devices, --rollout, --image and --power-cut-rate');
+    if (argv.dashboard !== undefined) throw new InputError('NOT_SUPPORTED', '--dashboard: the live dashboard is not built yet');
+    const strategy = argv.strategy as Strategy;
+    if (!['swap-move', 'swap-scratch', 'overwrite-only'].includes(strategy)) throw new InputError('BAD_ARGUMENT', '--strategy: swap-move, swap-scratch or overwrite-only');
+    let server: FleetOptions['server'] = null;
+    if (argv.server !== undefined) {
+      if (argv['psk-file'] === undefined) throw new InputError('BAD_ARGUMENT', '--server needs --psk-file (identity,key per device)');
+      server = { url: argv.server, psk: readPskFile(argv['psk-file']).map((d) => ({ identity: d.identity, key: d.key ?? '' })) };
+    }
+    const trust = (argv.trust ?? []).map((p) => publicKeyOf(parseKeyPem(readBytes('--trust', p), p)));
+    const options: FleetOptions = {
+      devices: parseIntArg('--devices', argv.devices),
+      board: argv.board,
+      strategy,
+      seed: parseIntArg('--seed', argv.seed),
+      rolloutPercent: num('--rollout', argv.rollout, 0, 100),
+      ...(argv.shard !== undefined ? { shard: parseShard(argv.shard) } : {}),
+      ...(argv.workers !== undefined ? { workers: parseIntArg('--workers', argv.workers) } : {}),
+      timeScale: num('--time-scale', argv['time-scale'], 1e-6, 1000),
+      imageSize_bytes: parseIntArg('--image-size', argv['image-size']),
+      powerCutRate: num('--power-cut-rate', argv['power-cut-rate'], 0, 1),
+      blockSize_bytes: parseIntArg('--block-size', argv['block-size']),
+      window: parseIntArg('--window', argv.window),
+      shareSectors: argv['share-sectors'],
+      startRate_perS: num('--start-rate', argv['start-rate'], 1, 100_000),
+      timeout_ms: num('--timeout-s', argv['timeout-s'], 1, 86_400) * 1000,
+      stall_ms: num('--stall-s', argv['stall-s'], 1, 86_400) * 1000,
+      trust,
+      server,
+      ...(argv.image !== undefined ? { targetImage: readBytes('--image', argv.image) } : {}),
+      ...(argv['initial-image'] !== undefined ? { initialImage: readBytes('--initial-image', argv['initial-image']) } : {}),
+    };
+    const showBar = !argv.json && (argv.progress ?? process.stderr.isTTY === true);
+    let bar: cliProgress.SingleBar | null = null;
+    const result = await runFleet(options, {
+      onProgress: (p) => {
+        if (!showBar) return;
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            { stream: process.stderr, format: '{bar} {value}/{total} updated | bricked {bricked} | failing {failing} | {states}', barsize: 30, hideCursor: true, clearOnComplete: true, noTTYOutput: true, notTTYSchedule: 1000 },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(Math.max(1, p.expected), 0, { bricked: 0, failing: 0, states: '' });
+        }
+        const states = Object.entries(p.states).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(', ');
+        bar.update(p.updated, { bricked: p.bricked, failing: p.failing.length, states });
+      },
+    });
+    (bar as cliProgress.SingleBar | null)?.stop();
+    if (argv.out !== undefined) {
+      try {
+        writeFileSync(argv.out, JSON.stringify(result, null, 2) + '\n');
+      } catch (e) {
+        throw new EnvironmentError('FILE_NOT_WRITABLE', `--out: ${argv.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      }
+    }
+    emit(argv, () => renderFleetSummary(result) + (argv.out !== undefined ? `\n  result written to ${argv.out}` : ''), fleetJson(result));
+    if (result.bricked > 0 || !result.targetReached) process.exitCode = 1;
+  },
+};
+
+/** `fleet` and `report merge`, registered together in commands.ts. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const fleetCommands: CommandModule<any, any>[] = [fleetCommand, reportCommand];

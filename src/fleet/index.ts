@@ -1,0 +1,9 @@
+/** Fleet emulation: many full devices against one update server, in worker threads, sharded. */
+export { runFleet, fleetKey, RELEASE_ID, RSS_NOTE } from './fleet.js';
+export type { FleetOptions, FleetProgress, FleetCallbacks } from './fleet.js';
+export { DeviceSlice } from './devices.js';
+export { checkFileLimit, parseFileLimit, readFileLimit, parseShard, shardIndices, deviceSpec, deviceIdentity, milestones, MAX_DEVICES } from './plan.js';
+export type { Shard } from './plan.js';
+export { mergeShards } from './merge.js';
+export type { FleetResult, DeviceOutcome, FleetDeviceSpec, Milestone } from './types.js';
+export { renderFleetSummary, fleetJson } from './summary.js';

@@ -1,0 +1,128 @@
+/**
+ * Shapes shared by the fleet's main thread and its worker threads (all structured-clone safe),
+ * and the fleet's result (what `ota-sim fleet --json` and a shard file carry).
+ */
+import type { Strategy } from '../flash/types.js';
+
+/** One device of the fleet: everything about it follows from (fleet seed, index). */
+export interface FleetDeviceSpec {
+  index: number;
+  identity: string;
+  psk: string;
+  seed: number;
+  /** Power cut armed at this many flash ops after power-on (seeded), or null for none. */
+  powerCutAfterOps: number | null;
+}
+
+/** What a worker (or the in-process runner) needs to run its devices. */
+export interface SliceConfig {
+  server: { kind: 'udp' | 'dtls'; host: string; port: number };
+  board: string;
+  strategy: Strategy;
+  /** Signed image programmed confirmed into slot0 of every device. */
+  initialImage: Uint8Array;
+  /** Version ("1.1.0+0") whose confirmation counts as updated. */
+  targetVersion: string;
+  /** Trusted public keys, SPKI PEM. */
+  trustPems: string[];
+  timeScale: number;
+  blockSize_bytes: number;
+  window: number;
+  /**
+   * Floor of the agent's first DTLS handshake timeout and CoAP ACK timeout, in wall ms: at a fast
+   * time scale their simulated defaults (1 s, 2 s) become a few wall ms, shorter than a loaded
+   * server needs, and retransmissions then feed the overload (congestion collapse).
+   */
+  netTimeoutFloor_wallMs: number;
+  /** Simulated ms a device stays off after a power cut. */
+  powerOff_ms: number;
+  /** Devices powered on per tick of `startTick_wallMs` while starting (spreads the handshakes). */
+  startBatch: number;
+  startTick_wallMs: number;
+  /** Share identical flash sectors (content-addressed store). Default true. */
+  shareSectors: boolean;
+  /** Wall ms since the epoch the fleet started (times are measured from it). */
+  fleetStart_epochMs: number;
+}
+
+/** How one device ended. */
+export interface DeviceOutcome {
+  index: number;
+  identity: string;
+  /** Wall ms after the fleet start when it confirmed the target, null if it did not. */
+  updatedAt_wallMs: number | null;
+  finalVersion: string | null;
+  lastState: string;
+  bricked: boolean;
+  bootLoop: boolean;
+  reboots: number;
+  powerCuts: number;
+  /** Download attempts beyond the first. */
+  retries: number;
+  /** Failure reasons seen (report reason names, refusals, rollbacks, power cuts). */
+  failures: string[];
+}
+
+/** Snapshot a worker sends while running. */
+export interface SliceProgress {
+  states: Record<string, number>;
+  updated: number;
+  bricked: number;
+  failing: { identity: string; reason: string }[];
+  /** State changes so far (the fleet is stalled when this stops moving). */
+  changes: number;
+  sectorsStored: number;
+  sectorsShared: number;
+}
+
+export type ToWorker = { type: 'start'; config: SliceConfig; devices: FleetDeviceSpec[] } | { type: 'stop' };
+export type FromWorker =
+  | { type: 'progress'; progress: SliceProgress }
+  | { type: 'updated'; index: number; at_wallMs: number }
+  | { type: 'done'; outcomes: DeviceOutcome[]; progress: SliceProgress }
+  | { type: 'error'; message: string };
+
+/** Time to reach a share of the expected updates (null: not reached). */
+export interface Milestone {
+  percent: number;
+  devices: number;
+  wall_ms: number | null;
+  simulated_ms: number | null;
+}
+
+/** What a fleet run (or one shard of it) produced. */
+export interface FleetResult {
+  format: 'ota-sim-fleet/1';
+  seed: number;
+  /** Devices in the whole fleet. */
+  fleetDevices: number;
+  shard: { index: number; count: number };
+  /** Devices this run simulated (its shard's slice). */
+  devices: number;
+  /** Devices the release targets (rollout buckets), in this slice. */
+  expected: number;
+  updated: number;
+  bricked: number;
+  targetReached: boolean;
+  rolloutPercent: number;
+  targetVersion: string;
+  board: string;
+  durationMs: number;
+  timeScale: number;
+  milestones: Milestone[];
+  /** Wall ms after start of every update, sorted (merging shards recomputes milestones from them). */
+  updateTimes_wallMs: number[];
+  failuresByReason: Record<string, number>;
+  failingDevices: { identity: string; reasons: string[] }[];
+  retries: number;
+  reboots: number;
+  powerCuts: number;
+  /** Artifact bytes the server sent (embedded server), else null. */
+  bytesServed: number | null;
+  rssBytesPerDevice: number;
+  rssNote: string;
+  peakRssBytes: number;
+  workers: number;
+  sectorsStored: number;
+  sectorsShared: number;
+}

@@ -1,0 +1,33 @@
+/**
+ * Worker-thread entry of a fleet: runs the devices it is given (DeviceSlice) and talks to the main
+ * thread with the messages of types.ts (progress every PROGRESS_MS of wall time, each update as it
+ * happens, the outcomes when told to stop).
+ */
+import { parentPort } from 'node:worker_threads';
+import { DeviceSlice } from './devices.js';
+import type { FromWorker, ToWorker } from './types.js';
+
+const PROGRESS_MS = 250;
+const port = parentPort;
+if (!port) throw new Error('assertion failed: fleet worker started outside a worker thread');
+let slice: DeviceSlice | null = null;
+let timer: NodeJS.Timeout | null = null;
+const post = (m: FromWorker): void => port.postMessage(m);
+
+port.on('message', (m: ToWorker) => {
+  try {
+    if (m.type === 'start') {
+      slice = new DeviceSlice(m.config, m.devices, (index, at_wallMs) => post({ type: 'updated', index, at_wallMs }));
+      slice.start();
+      timer = setInterval(() => post({ type: 'progress', progress: slice!.progress() }), PROGRESS_MS);
+    } else if (m.type === 'stop') {
+      if (timer) clearInterval(timer);
+      const outcomes = slice?.stop() ?? [];
+      post({ type: 'done', outcomes, progress: slice?.progress() ?? { states: {}, updated: 0, bricked: 0, failing: [], changes: 0, sectorsStored: 0, sectorsShared: 0 } });
+      // let the closed sockets drain, then end the thread
+      setTimeout(() => port.close(), 50);
+    }
+  } catch (e) {
+    post({ type: 'error', message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
+  }
+});
