@@ -115,13 +115,19 @@ interface Exchange {
   request: CoapRequest;
   retransmissions: number;
   timeout_ms: number;
-  timer: TimerHandle | null;
+  /** When the exchange's timer is due (simulated ms on the client's clock), or null when none runs. */
+  deadline_ms: number | null;
+  /** What the due timer does: retransmit (until ACKed), or give up waiting for a separate response. */
+  timerKind: 'retransmit' | 'response';
   acked: boolean;
   observe: boolean;
+  onFirst: ((token: Buffer, tokenKey: string, response: CoapResponse) => void) | undefined;
   resolve: (response: CoapResponse) => void;
   reject: (err: NetError) => void;
-  detachSignal: () => void;
 }
+
+/** Uri-Path/Uri-Query options remembered per path string (a download asks for one path hundreds of times). */
+const PATH_CACHE_ENTRIES = 32;
 
 interface ObservationState {
   tokenKey: string;
@@ -159,6 +165,16 @@ export class CoapClient {
   private readonly byMessageId = new Map<number, Exchange>();
   private readonly byToken = new Map<string, Exchange>();
   private readonly observations = new Map<string, ObservationState>();
+  /**
+   * One clock timer for all exchanges, armed for the earliest deadline: a clock timer per request
+   * (through the device clock and the scaled clock) was a good part of the request layer's CPU.
+   */
+  private timer: TimerHandle | null = null;
+  private timerDue_ms = Number.POSITIVE_INFINITY;
+  /** One 'abort' listener per AbortSignal shared by several requests (a window of block requests). */
+  private readonly signalGroups = new Map<AbortSignal, { exchanges: Set<Exchange>; onAbort: () => void }>();
+  private readonly exchangeSignal = new Map<Exchange, AbortSignal>();
+  private readonly pathOptions = new Map<string, readonly CoapOption[]>();
   private nextMessageId: number;
   private state: 'open' | 'closed' | 'aborted' = 'open';
   private closeHandler: ((reason: TransportCloseReason) => void) | null = null;
@@ -273,10 +289,11 @@ export class CoapClient {
   abort(): void {
     if (this.state === 'aborted') return;
     this.state = 'aborted';
-    for (const ex of this.byToken.values()) {
-      ex.timer?.cancel();
-      ex.detachSignal();
-    }
+    this.cancelTimer();
+    for (const ex of this.byToken.values()) ex.deadline_ms = null;
+    for (const [signal, group] of this.signalGroups) signal.removeEventListener('abort', group.onAbort);
+    this.signalGroups.clear();
+    this.exchangeSignal.clear();
     this.byToken.clear();
     this.byMessageId.clear();
     this.observations.clear();
@@ -310,7 +327,8 @@ export class CoapClient {
       }
       const confirmable = request.confirmable ?? true;
       const messageId = this.newMessageId();
-      const options = [...uriPathOptions(request.path), ...uriQueryOptions(request.path), ...(observe ? withObserve(request.options, 0) : (request.options ?? []))];
+      const extra = observe ? withObserve(request.options, 0) : (request.options ?? []);
+      const options = [...this.uriOptions(request.path), ...extra];
       let datagram: Buffer;
       try {
         datagram = encodeMessage(
@@ -330,22 +348,15 @@ export class CoapClient {
         request,
         retransmissions: 0,
         timeout_ms: initialTimeout_ms(this.timing, this.prng),
-        timer: null,
+        deadline_ms: null,
+        timerKind: 'retransmit',
         acked: !confirmable,
         observe,
-        resolve: (response) => {
-          onFirst?.(token, tokenKey, response);
-          resolve(response);
-        },
+        onFirst,
+        resolve,
         reject,
-        detachSignal: () => {},
       };
-      if (request.signal) {
-        const signal = request.signal;
-        const onAbort = (): void => this.finish(ex, new NetError('CANCELLED', 'request cancelled'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        ex.detachSignal = () => signal.removeEventListener('abort', onAbort);
-      }
+      if (request.signal) this.attachSignal(ex, request.signal);
       this.byToken.set(tokenKey, ex);
       if (confirmable) this.byMessageId.set(messageId, ex);
       this.stats.requests++;
@@ -379,30 +390,111 @@ export class CoapClient {
     this.transport.send(ex.datagram);
   }
 
+  /** Uri-Path and Uri-Query options of a path, from a small cache (cleared when full). */
+  private uriOptions(path: string): readonly CoapOption[] {
+    let options = this.pathOptions.get(path);
+    if (options === undefined) {
+      options = [...uriPathOptions(path), ...uriQueryOptions(path)];
+      if (this.pathOptions.size >= PATH_CACHE_ENTRIES) this.pathOptions.clear();
+      this.pathOptions.set(path, options);
+    }
+    return options;
+  }
+
+  private attachSignal(ex: Exchange, signal: AbortSignal): void {
+    let group = this.signalGroups.get(signal);
+    if (group === undefined) {
+      const exchanges = new Set<Exchange>();
+      const onAbort = (): void => {
+        for (const e of [...exchanges]) this.finish(e, new NetError('CANCELLED', 'request cancelled'));
+      };
+      group = { exchanges, onAbort };
+      this.signalGroups.set(signal, group);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    group.exchanges.add(ex);
+    this.exchangeSignal.set(ex, signal);
+  }
+
+  private detachSignal(ex: Exchange): void {
+    const signal = this.exchangeSignal.get(ex);
+    if (signal === undefined) return;
+    this.exchangeSignal.delete(ex);
+    const group = this.signalGroups.get(signal);
+    if (group === undefined) return;
+    group.exchanges.delete(ex);
+    if (group.exchanges.size === 0) {
+      this.signalGroups.delete(signal);
+      signal.removeEventListener('abort', group.onAbort);
+    }
+  }
+
   private armRetransmit(ex: Exchange): void {
-    ex.timer = this.clock.setTimeout(() => {
-      ex.timer = null;
-      if (ex.acked || !this.byToken.has(ex.tokenKey)) return;
+    ex.timerKind = 'retransmit';
+    this.setDeadline(ex, this.clock.now() + ex.timeout_ms);
+  }
+
+  private armResponseTimer(ex: Exchange): void {
+    ex.timerKind = 'response';
+    this.setDeadline(ex, this.clock.now() + this.timing.separateResponseTimeout_ms);
+  }
+
+  /** Give the exchange a deadline; re-arm the shared timer only when it is the new earliest. */
+  private setDeadline(ex: Exchange, deadline_ms: number): void {
+    ex.deadline_ms = deadline_ms;
+    if (deadline_ms < this.timerDue_ms) this.armTimer(deadline_ms);
+  }
+
+  private armTimer(due_ms: number): void {
+    this.timer?.cancel();
+    this.timerDue_ms = due_ms;
+    this.timer = this.clock.setTimeout(() => this.onTimer(), due_ms - this.clock.now());
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = null;
+    this.timerDue_ms = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The shared timer fired: every exchange due by now — or by the time the timer was armed for, as a
+   * scaled clock's timer may fire a little before its simulated due time — acts in deadline order;
+   * then the timer is re-armed for the earliest deadline left. At most maxOutstanding exchanges.
+   */
+  private onTimer(): void {
+    const due_ms = Math.max(this.clock.now(), this.timerDue_ms);
+    this.timer = null;
+    this.timerDue_ms = Number.POSITIVE_INFINITY;
+    if (this.state !== 'open') return;
+    const expired: Exchange[] = [];
+    for (const ex of this.byToken.values()) if (ex.deadline_ms !== null && ex.deadline_ms <= due_ms) expired.push(ex);
+    expired.sort((a, b) => (a.deadline_ms ?? 0) - (b.deadline_ms ?? 0));
+    for (const ex of expired) {
+      if (this.byToken.get(ex.tokenKey) !== ex || ex.deadline_ms === null) continue;
+      ex.deadline_ms = null;
+      if (ex.timerKind === 'response') {
+        this.stats.timeouts++;
+        this.finish(ex, new NetError('TIMEOUT', `no response within ${this.timing.separateResponseTimeout_ms} ms (${ex.request.method} ${ex.request.path})`));
+        continue;
+      }
+      if (ex.acked) continue;
       if (ex.retransmissions >= this.timing.maxRetransmit) {
         this.stats.timeouts++;
         this.finish(ex, new NetError('TIMEOUT', `no ACK after ${ex.retransmissions} retransmissions (${ex.request.method} ${ex.request.path})`));
-        return;
+        continue;
       }
       ex.retransmissions++;
       ex.timeout_ms *= 2;
       this.stats.retransmissions++;
       this.transmit(ex);
       this.armRetransmit(ex);
-    }, ex.timeout_ms);
-  }
-
-  private armResponseTimer(ex: Exchange): void {
-    ex.timer?.cancel();
-    ex.timer = this.clock.setTimeout(() => {
-      ex.timer = null;
-      this.stats.timeouts++;
-      this.finish(ex, new NetError('TIMEOUT', `no response within ${this.timing.separateResponseTimeout_ms} ms (${ex.request.method} ${ex.request.path})`));
-    }, this.timing.separateResponseTimeout_ms);
+    }
+    if (this.state !== 'open') return;
+    // retransmissions above may have armed the timer for their own (later) deadline: the earliest wins
+    let next_ms = Number.POSITIVE_INFINITY;
+    for (const ex of this.byToken.values()) if (ex.deadline_ms !== null && ex.deadline_ms < next_ms) next_ms = ex.deadline_ms;
+    if (next_ms < this.timerDue_ms) this.armTimer(next_ms);
   }
 
   /** Remove an exchange and settle it (with a response or an error). */
@@ -410,11 +502,15 @@ export class CoapClient {
     if (this.byToken.get(ex.tokenKey) !== ex) return;
     this.byToken.delete(ex.tokenKey);
     if (this.byMessageId.get(ex.messageId) === ex) this.byMessageId.delete(ex.messageId);
-    ex.timer?.cancel();
-    ex.timer = null;
-    ex.detachSignal();
+    ex.deadline_ms = null;
+    // the shared timer stays armed while others wait (it skips finished exchanges); none left: stop it
+    if (this.byToken.size === 0) this.cancelTimer();
+    this.detachSignal(ex);
     if (outcome instanceof NetError) ex.reject(outcome);
-    else ex.resolve(outcome);
+    else {
+      ex.onFirst?.(ex.token, ex.tokenKey, outcome);
+      ex.resolve(outcome);
+    }
   }
 
   private onDatagram(datagram: Buffer): void {
