@@ -662,8 +662,16 @@ export class AgentRuntime {
 
   confirm(): void {
     if (!bootIsImgConfirmed(this.ctx.flash, this.cfg.strategy)) {
-      const r = bootSetConfirmed(this.ctx.flash, this.cfg.strategy);
-      if (r !== 'ok') throw new Error(`boot_set_confirmed: ${r}`);
+      try {
+        const r = bootSetConfirmed(this.ctx.flash, this.cfg.strategy);
+        if (r !== 'ok') throw new Error(`boot_set_confirmed: ${r}`);
+      } catch (e) {
+        // overwrite-only has no revert: the copied image stays whatever image_ok says, so a
+        // confirm that flash refuses (image_ok's block came over programmed in the copy of a
+        // test request cut before its image_ok write) must not send the device rebooting into
+        // the same image forever. Anything else (a power cut, another strategy) propagates.
+        if (this.cfg.strategy !== 'overwrite-only' || !(e instanceof FlashError || (e instanceof Error && e.message.startsWith('boot_set_confirmed')))) throw e;
+      }
     }
     const last = this.store.state.lastUpdate;
     this.store.update({

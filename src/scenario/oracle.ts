@@ -150,7 +150,8 @@ export function checkOracle(input: OracleInput): { invariants: InvariantResult[]
     // device may be off), else what the bootloader would boot
     const running = o.device.image?.version ?? rec.lastRunning;
     const runsVersion = running ?? final.version;
-    const runsConfirmed = running !== null ? rec.confirmedNow : final.booted && final.confirmed;
+    // overwrite-only cannot revert: what runs is permanent whatever image_ok says
+    const runsConfirmed = !swapping(o.strategy) || (running !== null ? rec.confirmedNow : final.booted && final.confirmed);
     const when = lastRec.at_ms - o.startedAt_ms;
     if (runsVersion === null) fail('honest-reports', `device ${o.id} last reported v=${rep.v ?? 'null'} but runs nothing`, when);
     else if (!sameVersion(rep.v, runsVersion)) fail('honest-reports', `device ${o.id} last reported v=${rep.v ?? 'null'} (s=${rep.s} r=${rep.r}) but runs ${runsVersion}`, when);

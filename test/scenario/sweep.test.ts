@@ -102,4 +102,11 @@ describe('whole-update sweep', () => {
     await expect(sweep(GOOD, { defects: ['no-such-defect'] })).rejects.toThrow(/unknown; bootloader defects: .*agent defects: /);
     await expect(sweep(GOOD, { phase: 'test-boot' as 'all' })).rejects.toThrow(/--phase: expected one of download, stage, swap, confirm, revert, all/);
   });
+  it('overwrite-only: a cut between the magic and the image_ok of a permanent request ends on the new image, no boot loop, an honest report', async () => {
+    // The cut leaves a test request; the copy carries slot1's trailer (image_ok's block programmed)
+    // into slot0, so the confirm is refused: the agent must not reboot into the same image forever.
+    const r = await sweep({ ...GOOD, name: 'ow', strategy: 'overwrite-only' }, { phase: 'stage' });
+    expect(r.cases).toBeGreaterThanOrEqual(3);
+    expect(r.violations).toEqual([]);
+  }, 120_000);
 });
