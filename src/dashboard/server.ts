@@ -76,18 +76,7 @@ const LIMITS = {
 export const OTHER_SERIES = '(other)';
 
 /** The compact form kept in history and replayed: the failing list reduced to its count. */
-interface Point {
-  seq: number;
-  at_ms: number;
-  wall_ms: number;
-  devices: number;
-  byState: Record<string, number>;
-  byVersion: Record<string, number>;
-  updated: number;
-  bricked: number;
-  failing: number;
-  done: boolean;
-}
+type Point = Omit<FleetSnapshot, 'failing' | 'failingTotal'> & { seq: number; failing: number };
 
 function isLoopbackHost(host: string): boolean {
   if (host === 'localhost' || host === '::1') return true;
