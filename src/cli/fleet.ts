@@ -1,14 +1,17 @@
 /**
  * `ota-sim fleet` (CLI.md): emulate a fleet of full devices against the embedded server (or
  * --server), with progress on a TTY and a summary at the end; --out writes the result (a shard
- * file for `ota-sim report merge`). Exit 1 when a device bricked or the rollout missed its target.
+ * file for `ota-sim report merge`); --dashboard serves the live page while it runs. Exit 1 when a
+ * device bricked or the rollout missed its target.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Argv, CommandModule } from 'yargs';
+import { startDashboard } from '../dashboard/index.js';
+import type { Dashboard } from '../dashboard/index.js';
 import { EnvironmentError, InputError } from '../errors.js';
-import { fleetJson, parseShard, renderFleetSummary, runFleet } from '../fleet/index.js';
-import type { FleetOptions } from '../fleet/index.js';
+import { dashboardPublisher, fleetJson, parseShard, renderFleetSummary, runFleet } from '../fleet/index.js';
+import type { FleetOptions, FleetProgress } from '../fleet/index.js';
 import type { Strategy } from '../flash/types.js';
 import { parseKeyPem, publicKeyOf } from '../image/index.js';
 import { readPskFile } from '../server/psk-file.js';
@@ -41,6 +44,7 @@ interface FleetArgs extends GlobalArgs {
   'stall-s': string;
   out?: string;
   dashboard?: string;
+  'dashboard-linger-s'?: string;
   progress?: boolean;
 }
 
@@ -86,11 +90,11 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       .option('timeout-s', { type: 'string', default: '600', describe: 'give up after this many wall seconds' })
       .option('stall-s', { type: 'string', default: '15', describe: 'stop when nothing changed for this many wall seconds' })
       .option('out', { type: 'string', describe: 'write the result JSON here (a shard file for report merge)' })
-      .option('dashboard', { type: 'string', describe: 'live dashboard on this port (not supported yet)' })
+      .option('dashboard', { type: 'string', describe: 'serve a live dashboard at http://127.0.0.1:PORT/ while the fleet runs (0: any free port; the URL is printed)' })
+      .option('dashboard-linger-s', { type: 'string', describe: 'keep the dashboard up this many seconds after the fleet ends (default 0; Ctrl-C ends it early)' })
       .option('progress', { type: 'boolean', describe: 'progress bar on stderr (default: when stderr is a TTY)' }) as Argv<FleetArgs>,
   handler: async (argv) => {
     if (argv.scenario !== undefined) throw new InputError('NOT_SUPPORTED', '--scenario: fleet scenarios are not supported yet; use --devices, --rollout, --image and --power-cut-rate');
-    if (argv.dashboard !== undefined) throw new InputError('NOT_SUPPORTED', '--dashboard: the live dashboard is not built yet');
     const strategy = argv.strategy as Strategy;
     if (!['swap-move', 'swap-scratch', 'overwrite-only'].includes(strategy)) throw new InputError('BAD_ARGUMENT', '--strategy: swap-move, swap-scratch or overwrite-only');
     let server: FleetOptions['server'] = null;
@@ -121,10 +125,18 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       ...(argv.image !== undefined ? { targetImage: readBytes('--image', argv.image) } : {}),
       ...(argv['initial-image'] !== undefined ? { initialImage: readBytes('--initial-image', argv['initial-image']) } : {}),
     };
+    const dashboardPort = argv.dashboard === undefined ? null : parseDashboardPort(argv.dashboard);
+    if (argv['dashboard-linger-s'] !== undefined && dashboardPort === null) throw new InputError('BAD_ARGUMENT', '--dashboard-linger-s: needs --dashboard PORT');
+    const linger_s = argv['dashboard-linger-s'] === undefined ? 0 : num('--dashboard-linger-s', argv['dashboard-linger-s'], 0, 86_400);
     const showBar = !argv.json && (argv.progress ?? process.stderr.isTTY === true);
     let bar: cliProgress.SingleBar | null = null;
-    const result = await runFleet(options, {
-      onProgress: (p) => {
+    // The dashboard starts before any device: a port in use ends the run here (exit 3).
+    const dash = dashboardPort === null ? null : await startDashboard({ port: dashboardPort, title: `ota-sim fleet: ${options.devices} devices, seed ${options.seed ?? 1}` });
+    if (dash) (argv.json ? process.stderr : process.stdout).write(`dashboard: ${dash.url}\n`);
+    const publish = dash ? dashboardPublisher(dash) : null;
+    try {
+      await runAndReport(argv, options, (p) => {
+        publish?.(p);
         if (!showBar) return;
         if (!bar) {
           bar = new cliProgress.SingleBar(
@@ -134,21 +146,58 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
           bar.start(Math.max(1, p.expected), 0, { bricked: 0, failing: 0, states: '' });
         }
         const states = Object.entries(p.states).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(', ');
-        bar.update(p.updated, { bricked: p.bricked, failing: p.failing.length, states });
-      },
-    });
-    (bar as cliProgress.SingleBar | null)?.stop();
-    if (argv.out !== undefined) {
-      try {
-        writeFileSync(argv.out, JSON.stringify(result, null, 2) + '\n');
-      } catch (e) {
-        throw new EnvironmentError('FILE_NOT_WRITABLE', `--out: ${argv.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-      }
+        bar.update(p.updated, { bricked: p.bricked, failing: p.failingTotal, states });
+        if (p.done) bar.stop();
+      });
+      if (dash && linger_s > 0) await linger(dash, linger_s, argv.json === true);
+    } finally {
+      (bar as cliProgress.SingleBar | null)?.stop();
+      await dash?.close();
     }
-    emit(argv, () => renderFleetSummary(result) + (argv.out !== undefined ? `\n  result written to ${argv.out}` : ''), fleetJson(result));
-    if (result.bricked > 0 || !result.targetReached) process.exitCode = 1;
   },
 };
+
+/** `--dashboard PORT`: a TCP port, 0 for any free one. */
+function parseDashboardPort(text: string): number {
+  const port = Number(text);
+  if (!(/^\d{1,5}$/.test(text.trim()) && Number.isInteger(port) && port <= 65535)) throw new InputError('BAD_ARGUMENT', `--dashboard: a TCP port 0..65535 (0: any free port), got ${JSON.stringify(text)}`);
+  return port;
+}
+
+/** Run the fleet, write --out, print the summary, set the exit code. */
+async function runAndReport(argv: FleetArgs, options: FleetOptions, onProgress: (p: FleetProgress) => void): Promise<void> {
+  const result = await runFleet(options, { onProgress });
+  if (argv.out !== undefined) {
+    try {
+      writeFileSync(argv.out, JSON.stringify(result, null, 2) + '\n');
+    } catch (e) {
+      throw new EnvironmentError('FILE_NOT_WRITABLE', `--out: ${argv.out}: cannot write (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  }
+  emit(argv, () => renderFleetSummary(result) + (argv.out !== undefined ? `\n  result written to ${argv.out}` : ''), fleetJson(result));
+  if (result.bricked > 0 || !result.targetReached) process.exitCode = 1;
+}
+
+/** Keep the finished dashboard up for `linger_s` seconds; SIGINT or SIGTERM ends the wait early. */
+async function linger(dash: Dashboard, linger_s: number, json: boolean): Promise<void> {
+  (json ? process.stderr : process.stdout).write(`dashboard: the run is over; ${dash.url} stays up for ${linger_s} s (Ctrl-C to stop)\n`);
+  let timer: NodeJS.Timeout | undefined;
+  let onSignal: (() => void) | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, linger_s * 1000);
+      onSignal = resolve;
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onSignal) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  }
+}
 
 /** `fleet` and `report merge`, registered together in commands.ts. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

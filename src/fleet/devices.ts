@@ -11,12 +11,15 @@ import { ScaledClock } from '../clock.js';
 import { Device } from '../device/index.js';
 import { assert } from '../errors.js';
 import { Flash, SectorStore, loadBoard } from '../flash/index.js';
-import { createTrustStore, parseKeyPem, publicKeyOf } from '../image/index.js';
+import { createTrustStore, parseImage, parseKeyPem, publicKeyOf } from '../image/index.js';
 import { REPORT_REASONS } from '../server/types.js';
-import type { DeviceOutcome, FleetDeviceSpec, SliceConfig, SliceProgress } from './types.js';
+import { MAX_FAILING_LISTED } from './types.js';
+import type { DeviceOutcome, FailingNow, FleetDeviceSpec, SliceConfig, SliceProgress } from './types.js';
 
-/** Failing devices listed in a progress snapshot at most. */
-const MAX_FAILING_LISTED = 50;
+/** Earlier failures named in a failing device's detail at most. */
+const MAX_EARLIER_LISTED = 5;
+/** The version a bricked device runs. */
+export const NO_VERSION = '(none)';
 /** Agent states after which a device's flash is interned (it just finished writing a phase). */
 const INTERN_STATES = new Set(['idle', 'verifying', 'testing', 'reporting']);
 
@@ -28,6 +31,8 @@ interface Tracked {
   version: string | null;
   updatedAt_wallMs: number | null;
   failures: string[];
+  /** Simulated ms after the fleet start of the first failure, null while none. */
+  failingSince_ms: number | null;
   downloadStarts: number;
   powerCuts: number;
   bootLoop: boolean;
@@ -42,6 +47,8 @@ export class DeviceSlice {
   private readonly tracked: Tracked[] = [];
   private readonly store = new SectorStore();
   private readonly clock: ScaledClock;
+  /** What slot0 holds before a device first boots. */
+  private readonly initialVersion: string;
   private changes = 0;
   private started = 0;
   private stopped = false;
@@ -54,6 +61,7 @@ export class DeviceSlice {
   ) {
     this.clock = new ScaledClock(config.timeScale);
     const board = loadBoard(config.board);
+    this.initialVersion = parseImage(config.initialImage).version;
     const keys = config.trustPems.map((pem, i) => publicKeyOf(parseKeyPem(pem, `trusted key ${i}`)));
     const trust = createTrustStore(keys);
     // One programmed template; every device flash is a copy-on-write clone of it.
@@ -62,7 +70,7 @@ export class DeviceSlice {
     if (config.shareSectors) template.intern(this.store);
     for (const spec of specs) {
       const flash = template.clone({ journal: false });
-      const t: Tracked = { spec, device: null as unknown as Device, flash, agentState: 'off', version: null, updatedAt_wallMs: null, failures: [], downloadStarts: 0, powerCuts: 0, bootLoop: false, bricked: false };
+      const t: Tracked = { spec, device: null as unknown as Device, flash, agentState: 'off', version: null, updatedAt_wallMs: null, failures: [], failingSince_ms: null, downloadStarts: 0, powerCuts: 0, bootLoop: false, bricked: false };
       t.device = new Device({
         flash,
         strategy: config.strategy,
@@ -89,7 +97,7 @@ export class DeviceSlice {
       });
       t.device.on('power-cut', () => {
         t.powerCuts++;
-        t.failures.push('power-cut');
+        this.fail(t, 'power-cut');
         this.changes++;
         this.clock.setTimeout(() => {
           if (!this.stopped && t.device.phase === 'off') t.device.powerOn();
@@ -97,15 +105,15 @@ export class DeviceSlice {
       });
       t.device.on('bricked', (e) => {
         t.bricked = true;
-        t.failures.push(`bricked: ${e.reason}`);
+        this.fail(t, `bricked: ${e.reason}`);
         this.changes++;
       });
       t.device.on('boot-loop', () => {
         t.bootLoop = true;
-        t.failures.push('boot-loop');
+        this.fail(t, 'boot-loop');
         this.changes++;
       });
-      t.device.on('watchdog', (e) => t.failures.push(`watchdog-${e.cause}`));
+      t.device.on('watchdog', (e) => this.fail(t, `watchdog-${e.cause}`));
       this.tracked.push(t);
     }
   }
@@ -128,17 +136,49 @@ export class DeviceSlice {
 
   progress(): SliceProgress {
     const states: Record<string, number> = {};
+    const versions: Record<string, number> = {};
     let updated = 0;
     let bricked = 0;
-    const failing: { identity: string; reason: string }[] = [];
+    let failingTotal = 0;
+    const failing: FailingNow[] = [];
     for (const t of this.tracked) {
-      const state = t.bricked ? 'bricked' : t.bootLoop ? 'boot-loop' : t.device.phase === 'running' ? t.agentState : t.device.phase;
+      const state = this.stateOf(t);
       states[state] = (states[state] ?? 0) + 1;
+      const version = this.versionOf(t);
+      versions[version] = (versions[version] ?? 0) + 1;
       if (t.updatedAt_wallMs !== null) updated++;
       if (t.bricked) bricked++;
-      if (t.failures.length > 0 && failing.length < MAX_FAILING_LISTED) failing.push({ identity: t.spec.identity, reason: t.failures[t.failures.length - 1]! });
+      // failing now: a failure it has not recovered from by updating (or bricked for good)
+      if (t.failures.length > 0 && (t.bricked || t.updatedAt_wallMs === null)) {
+        failingTotal++;
+        if (failing.length < MAX_FAILING_LISTED) failing.push(this.failingRow(t, state, version));
+      }
     }
-    return { states, updated, bricked, failing, changes: this.changes, sectorsStored: this.store.size, sectorsShared: this.store.hits };
+    return { states, versions, updated, bricked, failing, failingTotal, changes: this.changes, sectorsStored: this.store.size, sectorsShared: this.store.hits };
+  }
+
+  private stateOf(t: Tracked): string {
+    return t.bricked ? 'bricked' : t.bootLoop ? 'boot-loop' : t.device.phase === 'running' ? t.agentState : t.device.phase;
+  }
+
+  /** The running image, else the last booted one (a device off after a power cut), else slot0's. */
+  private versionOf(t: Tracked): string {
+    if (t.bricked) return NO_VERSION;
+    return t.device.image?.version ?? t.version ?? this.initialVersion;
+  }
+
+  private failingRow(t: Tracked, state: string, version: string): FailingNow {
+    const last = t.failures[t.failures.length - 1]!;
+    const colon = last.indexOf(':');
+    const reason = colon < 0 ? last : last.slice(0, colon);
+    const parts = colon < 0 ? [] : [last.slice(colon + 1).trim()];
+    parts.push(`${state} on ${version}`);
+    if (t.failures.length > 1) {
+      const earlier = t.failures.slice(0, -1);
+      const shown = earlier.slice(-MAX_EARLIER_LISTED).join(', ');
+      parts.push(`earlier: ${earlier.length > MAX_EARLIER_LISTED ? `… ${earlier.length - MAX_EARLIER_LISTED} more, ` : ''}${shown}`);
+    }
+    return { identity: t.spec.identity, reason, detail: parts.join('; '), since_ms: t.failingSince_ms ?? 0 };
   }
 
   /** Power every device off (sockets closed) and say how each ended. */
@@ -185,17 +225,23 @@ export class DeviceSlice {
         if (e.version === this.config.targetVersion) this.markUpdated(t);
         break;
       case 'refused':
-        t.failures.push(`refused-${REPORT_REASONS[e.reason] ?? e.reason}`);
+        this.fail(t, `refused-${REPORT_REASONS[e.reason] ?? e.reason}`);
         break;
       case 'rollback':
-        t.failures.push('rollback');
+        this.fail(t, 'rollback');
         break;
       case 'report':
-        if (e.report.r >= 2 && e.report.r !== 11) t.failures.push(`report-${REPORT_REASONS[e.report.r] ?? e.report.r}`);
+        if (e.report.r >= 2 && e.report.r !== 11) this.fail(t, `report-${REPORT_REASONS[e.report.r] ?? e.report.r}`);
         break;
       default:
         break;
     }
+  }
+
+  /** Record a failure ("name" or "name: detail"); the first one starts the device's failing time. */
+  private fail(t: Tracked, failure: string): void {
+    t.failures.push(failure);
+    t.failingSince_ms ??= Math.max(0, (wallNow_epochMs() - this.config.fleetStart_epochMs) / this.config.timeScale);
   }
 
   private markUpdated(t: Tracked): void {

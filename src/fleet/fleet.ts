@@ -21,7 +21,8 @@ import { inRollout } from '../server/rollout.js';
 import { DeviceSlice } from './devices.js';
 import { MAX_DEVICES, checkFileLimit, deviceSpec, milestones, readFileLimit, shardIndices, splitEven, updateOpsEstimate } from './plan.js';
 import type { Shard } from './plan.js';
-import type { DeviceOutcome, FleetDeviceSpec, FleetResult, FromWorker, SliceConfig, SliceProgress, ToWorker } from './types.js';
+import { MAX_FAILING_LISTED, emptyProgress } from './types.js';
+import type { DeviceOutcome, FailingNow, FleetDeviceSpec, FleetResult, FromWorker, SliceConfig, SliceProgress, ToWorker } from './types.js';
 
 export interface FleetOptions {
   devices: number;
@@ -72,9 +73,22 @@ export interface FleetProgress {
   expected: number;
   updated: number;
   bricked: number;
+  /** Agent state (or device phase: off, booting, bricked, boot-loop) → devices. */
   states: Record<string, number>;
-  failing: { identity: string; reason: string }[];
+  /** Running version ("1.1.0+0"; "(none)" when bricked) → devices. */
+  versions: Record<string, number>;
+  /** The first MAX_FAILING_LISTED (200) devices failing now, of `failingTotal`. */
+  failing: FailingNow[];
+  failingTotal: number;
+  /** The version whose confirmation counts as updated. */
+  targetVersion: string;
+  /** Wall ms since the progress loop started. */
   elapsed_ms: number;
+  /** Wall and simulated ms since the fleet started (the devices' clocks). */
+  wall_ms: number;
+  at_ms: number;
+  /** The last call: the run is over (counts as they were just before the devices were powered off). */
+  done: boolean;
 }
 
 export interface FleetCallbacks {
@@ -116,7 +130,14 @@ function workerUrl(): URL {
 /** One share of the devices: in this thread or in a worker. */
 interface Runner {
   progress: SliceProgress | null;
-  stop(): Promise<{ outcomes: DeviceOutcome[]; progress: SliceProgress }>;
+  stop(): Promise<Stopped>;
+}
+
+/** `live`: progress just before power-off (the final snapshot); `progress`: after it. */
+interface Stopped {
+  outcomes: DeviceOutcome[];
+  progress: SliceProgress;
+  live: SliceProgress;
 }
 
 function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated: (i: number, t: number) => void): Runner {
@@ -127,8 +148,9 @@ function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated:
       return slice.progress();
     },
     async stop() {
+      const live = slice.progress();
       const outcomes = slice.stop();
-      return { outcomes, progress: slice.progress() };
+      return { outcomes, progress: slice.progress(), live };
     },
   };
   return r;
@@ -136,7 +158,7 @@ function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated:
 
 function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated: (i: number, t: number) => void, onError: (e: Error) => void): Runner {
   const worker = new Worker(workerUrl());
-  let done: ((v: { outcomes: DeviceOutcome[]; progress: SliceProgress }) => void) | null = null;
+  let done: ((v: Stopped) => void) | null = null;
   let failed: ((e: Error) => void) | null = null;
   const r: Runner = {
     progress: null,
@@ -153,7 +175,7 @@ function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated
     else if (m.type === 'updated') onUpdated(m.index, m.at_wallMs);
     else if (m.type === 'done') {
       r.progress = m.progress;
-      done?.({ outcomes: m.outcomes, progress: m.progress });
+      done?.({ outcomes: m.outcomes, progress: m.progress, live: m.live });
     } else if (m.type === 'error') {
       const e = new Error(`fleet worker: ${m.message}`);
       if (failed) failed(e);
@@ -166,16 +188,18 @@ function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated
 }
 
 function sumProgress(list: (SliceProgress | null)[]): SliceProgress {
-  const out: SliceProgress = { states: {}, updated: 0, bricked: 0, failing: [], changes: 0, sectorsStored: 0, sectorsShared: 0 };
+  const out = emptyProgress();
   for (const p of list) {
     if (!p) continue;
     for (const [k, v] of Object.entries(p.states)) out.states[k] = (out.states[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(p.versions)) out.versions[k] = (out.versions[k] ?? 0) + v;
+    out.failingTotal += p.failingTotal;
     out.updated += p.updated;
     out.bricked += p.bricked;
     out.changes += p.changes;
     out.sectorsStored += p.sectorsStored;
     out.sectorsShared += p.sectorsShared;
-    out.failing.push(...p.failing.slice(0, Math.max(0, 50 - out.failing.length)));
+    out.failing.push(...p.failing.slice(0, Math.max(0, MAX_FAILING_LISTED - out.failing.length)));
   }
   return out;
 }
@@ -268,6 +292,24 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   const timeout_ms = options.timeout_ms ?? 600_000;
   const stall_ms = options.stall_ms ?? 15_000;
   const wallStart = performance.now();
+  const progressOf = (p: SliceProgress, now: number, done: boolean): FleetProgress => {
+    const wall_ms = Math.max(0, performance.timeOrigin + now - start_epochMs);
+    return {
+      devices: specs.length,
+      expected: targeted.size,
+      updated: updateTimes.size,
+      bricked: p.bricked,
+      states: p.states,
+      versions: p.versions,
+      failing: p.failing,
+      failingTotal: p.failingTotal,
+      targetVersion,
+      elapsed_ms: now - wallStart,
+      wall_ms,
+      at_ms: wall_ms / scale,
+      done,
+    };
+  };
   let lastChanges = -1;
   let lastChangeAt = wallStart;
   // Bounded: every iteration waits PROGRESS_MS and the loop ends at the timeout at the latest.
@@ -281,7 +323,8 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
       lastChanges = p.changes;
       lastChangeAt = now;
     }
-    callbacks.onProgress?.({ devices: specs.length, expected: targeted.size, updated: updateTimes.size, bricked: p.bricked, states: p.states, failing: p.failing, elapsed_ms: now - wallStart });
+    // a worker that has not reported yet would show as devices in no state
+    if (runners.every((r) => r.progress !== null)) callbacks.onProgress?.(progressOf(p, now, false));
     if (updateTimes.size >= targeted.size) break;
     if (now - lastChangeAt > stall_ms) break;
     if (now - wallStart > timeout_ms) break;
@@ -289,6 +332,8 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   const durationMs = performance.now() - wallStart;
   const stopped = await Promise.all(runners.map((r) => r.stop()));
   if (workerError) throw workerError;
+  // the final progress: as the devices were just before being powered off
+  callbacks.onProgress?.(progressOf(sumProgress(stopped.map((s) => s.live)), performance.now(), true));
   const bytesServed = server ? server.metrics().artifactBytesServed : null;
   if (server) await server.close();
 

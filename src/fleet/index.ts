@@ -5,5 +5,6 @@ export { DeviceSlice } from './devices.js';
 export { checkFileLimit, parseFileLimit, readFileLimit, parseShard, shardIndices, deviceSpec, deviceIdentity, milestones, MAX_DEVICES } from './plan.js';
 export type { Shard } from './plan.js';
 export { mergeShards } from './merge.js';
-export type { FleetResult, DeviceOutcome, FleetDeviceSpec, Milestone } from './types.js';
+export type { FleetResult, DeviceOutcome, FleetDeviceSpec, Milestone, FailingNow } from './types.js';
+export { fleetSnapshot, dashboardPublisher, MIN_INTERVAL_WALL_MS } from './live.js';
 export { renderFleetSummary, fleetJson } from './summary.js';

@@ -63,23 +63,47 @@ export interface DeviceOutcome {
   failures: string[];
 }
 
+/** A device that is failing now: it recorded a failure and has not (yet) updated, or it bricked. */
+export interface FailingNow {
+  identity: string;
+  /** The latest failure's name ("power-cut", "refused-signature", "bricked" ...). */
+  reason: string;
+  /** The latest failure's text after its name, where it is now (state, version), earlier failures. */
+  detail: string;
+  /** Simulated ms after the fleet start of its first failure. */
+  since_ms: number;
+}
+
 /** Snapshot a worker sends while running. */
 export interface SliceProgress {
   states: Record<string, number>;
+  /** Running version (last booted; "(none)" when bricked) → devices. */
+  versions: Record<string, number>;
   updated: number;
   bricked: number;
-  failing: { identity: string; reason: string }[];
+  /** The first MAX_FAILING_LISTED failing devices (of `failingTotal`). */
+  failing: FailingNow[];
+  failingTotal: number;
   /** State changes so far (the fleet is stalled when this stops moving). */
   changes: number;
   sectorsStored: number;
   sectorsShared: number;
 }
 
+/** Failing devices a progress snapshot lists at most (the dashboard's table shows as many). */
+export const MAX_FAILING_LISTED = 200;
+
+/** Progress of a slice with nothing in it. */
+export function emptyProgress(): SliceProgress {
+  return { states: {}, versions: {}, updated: 0, bricked: 0, failing: [], failingTotal: 0, changes: 0, sectorsStored: 0, sectorsShared: 0 };
+}
+
 export type ToWorker = { type: 'start'; config: SliceConfig; devices: FleetDeviceSpec[] } | { type: 'stop' };
 export type FromWorker =
   | { type: 'progress'; progress: SliceProgress }
   | { type: 'updated'; index: number; at_wallMs: number }
-  | { type: 'done'; outcomes: DeviceOutcome[]; progress: SliceProgress }
+  /** `live`: the progress just before the devices were powered off (`progress`: after). */
+  | { type: 'done'; outcomes: DeviceOutcome[]; progress: SliceProgress; live: SliceProgress }
   | { type: 'error'; message: string };
 
 /** Time to reach a share of the expected updates (null: not reached). */

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { DeviceSlice } from './devices.js';
+import { emptyProgress } from './types.js';
 import type { FromWorker, ToWorker } from './types.js';
 
 const PROGRESS_MS = 250;
@@ -22,8 +23,9 @@ port.on('message', (m: ToWorker) => {
       timer = setInterval(() => post({ type: 'progress', progress: slice!.progress() }), PROGRESS_MS);
     } else if (m.type === 'stop') {
       if (timer) clearInterval(timer);
+      const live = slice?.progress() ?? emptyProgress();
       const outcomes = slice?.stop() ?? [];
-      post({ type: 'done', outcomes, progress: slice?.progress() ?? { states: {}, updated: 0, bricked: 0, failing: [], changes: 0, sectorsStored: 0, sectorsShared: 0 } });
+      post({ type: 'done', outcomes, progress: slice?.progress() ?? emptyProgress(), live });
       // let the closed sockets drain, then end the thread
       setTimeout(() => port.close(), 50);
     }
