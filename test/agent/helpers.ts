@@ -42,15 +42,17 @@ export interface Rig {
 /**
  * `cutAfterBlock`: cut the power once, right after the first block event with that number or
  * higher (on the next turn of the event loop: between two blocks, outside the firmware's stack).
+ * `port`: connect there instead of the server's own port (a relay or chaos proxy in front of it);
+ * `clock`: the device clock (default ScaledClock(0.01)), to share with a server or proxy.
  */
-export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Array; agent?: Partial<AgentConfig>; flash?: Flash; server?: UpdateServer; cutAfterBlock?: number }): Promise<Rig> {
+export async function rig(opts: { transport: 'udp' | 'dtls'; initial?: Uint8Array; agent?: Partial<AgentConfig>; flash?: Flash; server?: UpdateServer; cutAfterBlock?: number; port?: number; clock?: ScaledClock }): Promise<Rig> {
   const server = opts.server ?? (await UpdateServer.start({ port: 0, dtlsPort: 0, adminPort: null, devices: [DEVICE], offerNewest: false }));
   const addr = server.addresses();
   const flash = opts.flash ?? Flash.create(board);
   if (!opts.flash) programSlot(flash, 'slot0', opts.initial ?? image('1.0.0'), 'confirm', 'swap-move');
-  const clock = new ScaledClock(0.01);
+  const clock = opts.clock ?? new ScaledClock(0.01);
   const events: AgentEvent[] = [];
-  const port = opts.transport === 'udp' ? addr.udp!.port : addr.dtls!.port;
+  const port = opts.port ?? (opts.transport === 'udp' ? addr.udp!.port : addr.dtls!.port);
   let cutArmed = opts.cutAfterBlock !== undefined;
   const deviceRef: { d: Device | null } = { d: null };
   const device = new Device({

@@ -5,17 +5,13 @@
  * NAT rebinding in the middle of the download, the device still ends confirmed on the new image.
  */
 import { describe, expect, it } from 'vitest';
-import { agentFirmware } from '../../src/agent/index.js';
 import type { AgentEvent } from '../../src/agent/index.js';
-import { programSlot } from '../../src/boot/program.js';
 import { ScaledClock } from '../../src/clock.js';
 import { Device } from '../../src/device/index.js';
-import { Flash } from '../../src/flash/index.js';
-import { createTrustStore, publicKeyOf } from '../../src/image/index.js';
 import { ChaosProxy } from '../../src/net/proxy/index.js';
 import type { ChaosSchedule } from '../../src/net/proxy/index.js';
 import { UpdateServer } from '../../src/server/index.js';
-import { DEVICE, accepted, board, image, key, offer, waitFor } from '../agent/helpers.js';
+import { DEVICE, accepted, image, offer, rig, waitFor } from '../agent/helpers.js';
 import { onCleanup } from './helpers.js';
 
 async function otaThrough(schedule: ChaosSchedule, seed: number, atBlock?: (block: number, proxy: ChaosProxy) => void): Promise<{ device: Device; proxy: ChaosProxy; events: AgentEvent[]; server: UpdateServer }> {
@@ -24,28 +20,19 @@ async function otaThrough(schedule: ChaosSchedule, seed: number, atBlock?: (bloc
   onCleanup(() => server.close());
   const proxy = await ChaosProxy.start({ seed, clock, label: DEVICE.identity, schedule, target: { host: '127.0.0.1', port: server.addresses().dtls!.port } });
   onCleanup(() => proxy.close());
-  const flash = Flash.create(board);
-  programSlot(flash, 'slot0', image('1.0.0'), 'confirm', 'swap-move');
   const events: AgentEvent[] = [];
-  const device = new Device({
-    flash,
-    strategy: 'swap-move',
-    trustedKeys: [publicKeyOf(key)],
+  const { device } = await rig({
+    transport: 'dtls',
+    server,
     clock,
-    firmware: agentFirmware({
-      server: { kind: 'dtls', host: '127.0.0.1', port: proxy.address.port, identity: DEVICE.identity, psk: DEVICE.key },
-      board: 'nrf52840',
-      strategy: 'swap-move',
-      trust: createTrustStore([publicKeyOf(key)]),
+    port: proxy.address.port,
+    agent: {
       seed,
-      blockSize_bytes: 512,
-      window: 4,
-      rollbackTimer_ms: 300_000,
       onEvent: (e) => {
         events.push(e);
         if (e.type === 'block' && atBlock) atBlock(e.block, proxy);
       },
-    }),
+    },
   });
   onCleanup(() => device.powerOff());
   await offer(server, image('1.1.0'));
