@@ -40,6 +40,7 @@ interface FleetArgs extends GlobalArgs {
   window: string;
   'timeout-s': string;
   'start-rate': string;
+  'max-lag-ms': string;
   'share-sectors': boolean;
   'stall-s': string;
   out?: string;
@@ -87,6 +88,7 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       .option('window', { type: 'string', default: '4', describe: 'outstanding block requests per device' })
       .option('share-sectors', { type: 'boolean', default: true, describe: 'share identical flash sectors between devices (--no-share-sectors to measure without)' })
       .option('start-rate', { type: 'string', default: '200', describe: 'devices powered on per wall second (spreads the DTLS handshakes)' })
+      .option('max-lag-ms', { type: 'string', default: '25', describe: 'power devices on only while the server\'s and the devices\' event loops lag less than this (wall ms; 0: no pacing)' })
       .option('timeout-s', { type: 'string', default: '600', describe: 'give up after this many wall seconds' })
       .option('stall-s', { type: 'string', default: '15', describe: 'stop when nothing changed for this many wall seconds' })
       .option('out', { type: 'string', describe: 'write the result JSON here (a shard file for report merge)' })
@@ -118,6 +120,7 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       window: parseIntArg('--window', argv.window),
       shareSectors: argv['share-sectors'],
       startRate_perS: num('--start-rate', argv['start-rate'], 1, 100_000),
+      maxLag_wallMs: num('--max-lag-ms', argv['max-lag-ms'], 0, 60_000),
       timeout_ms: num('--timeout-s', argv['timeout-s'], 1, 86_400) * 1000,
       stall_ms: num('--stall-s', argv['stall-s'], 1, 86_400) * 1000,
       trust,

@@ -13,6 +13,7 @@ import { assert } from '../errors.js';
 import { Flash, SectorStore, loadBoard } from '../flash/index.js';
 import { createTrustStore, parseImage, parseKeyPem, publicKeyOf } from '../image/index.js';
 import { REPORT_REASONS } from '../server/types.js';
+import { LagMeter } from './pace.js';
 import { MAX_FAILING_LISTED } from './types.js';
 import type { DeviceOutcome, FailingNow, FleetDeviceSpec, SliceConfig, SliceProgress } from './types.js';
 
@@ -53,6 +54,11 @@ export class DeviceSlice {
   private started = 0;
   private stopped = false;
   private startTimer: { cancel(): void } | null = null;
+  private readonly lag = new LagMeter();
+  /** The server thread's lag as last told (0 when the server runs in this thread or elsewhere). */
+  private serverLag_wallMs = 0;
+  /** Start ticks that powered nothing on because a thread lagged. */
+  private pausedTicks = 0;
 
   constructor(
     private readonly config: SliceConfig,
@@ -118,12 +124,18 @@ export class DeviceSlice {
     }
   }
 
-  /** Power devices on, `startBatch` per tick, so the server is not hit by every handshake at once. */
+  /**
+   * Power devices on, at most `startBatch` per tick, so the server is not hit by every handshake
+   * at once, and none while this thread or the server's lags (see pace.ts).
+   */
   start(): void {
     const tick = (): void => {
       this.startTimer = null;
       if (this.stopped) return;
-      const end = Math.min(this.tracked.length, this.started + this.config.startBatch);
+      const limit_ms = this.config.maxLag_wallMs;
+      const lagging = limit_ms > 0 && this.started > 0 && (this.lag.lag_ms > limit_ms || this.serverLag_wallMs > limit_ms);
+      if (lagging) this.pausedTicks++;
+      const end = lagging ? this.started : Math.min(this.tracked.length, this.started + this.config.startBatch);
       for (; this.started < end; this.started++) {
         const t = this.tracked[this.started]!;
         if (t.spec.powerCutAfterOps !== null) t.flash.armPowerCut({ atOp: t.flash.opIndex + t.spec.powerCutAfterOps, kind: 'inside', seed: t.spec.seed });
@@ -132,6 +144,11 @@ export class DeviceSlice {
       if (this.started < this.tracked.length) this.startTimer = this.clock.setTimeout(tick, this.config.startTick_wallMs / this.config.timeScale);
     };
     tick();
+  }
+
+  /** The server thread's lag, from the main thread. */
+  setServerLag(lag_wallMs: number): void {
+    this.serverLag_wallMs = lag_wallMs;
   }
 
   progress(): SliceProgress {
@@ -154,7 +171,7 @@ export class DeviceSlice {
         if (failing.length < MAX_FAILING_LISTED) failing.push(this.failingRow(t, state, version));
       }
     }
-    return { states, versions, updated, bricked, failing, failingTotal, changes: this.changes, sectorsStored: this.store.size, sectorsShared: this.store.hits };
+    return { states, versions, updated, bricked, failing, failingTotal, changes: this.changes, sectorsStored: this.store.size, sectorsShared: this.store.hits, poweredOn: this.started, pausedTicks: this.pausedTicks };
   }
 
   private stateOf(t: Tracked): string {
@@ -185,6 +202,7 @@ export class DeviceSlice {
   stop(): DeviceOutcome[] {
     this.stopped = true;
     this.startTimer?.cancel();
+    this.lag.stop();
     const out: DeviceOutcome[] = [];
     for (const t of this.tracked) {
       const running = t.device.image?.version ?? null;

@@ -19,6 +19,7 @@ import { Prng, mixSeed } from '../prng.js';
 import { UpdateServer } from '../server/index.js';
 import { inRollout } from '../server/rollout.js';
 import { DeviceSlice } from './devices.js';
+import { LagMeter } from './pace.js';
 import { MAX_DEVICES, checkFileLimit, deviceSpec, milestones, readFileLimit, shardIndices, splitEven, updateOpsEstimate } from './plan.js';
 import type { Shard } from './plan.js';
 import { MAX_FAILING_LISTED, emptyProgress } from './types.js';
@@ -64,6 +65,8 @@ export interface FleetOptions {
    * handshakes outrun the server and the retransmissions make it worse.
    */
   startRate_perS?: number;
+  /** Power-ons wait while the server's or the devices' event loop lags more than this (wall ms; default 25; 0: no pacing). */
+  maxLag_wallMs?: number;
   /** The open-file limit to check against (default: /proc/self/limits). */
   fileLimit?: { soft: number | null; hard: number | null };
 }
@@ -80,6 +83,8 @@ export interface FleetProgress {
   /** The first MAX_FAILING_LISTED (200) devices failing now, of `failingTotal`. */
   failing: FailingNow[];
   failingTotal: number;
+  /** Devices powered on so far (the others wait: start rate and pacing). */
+  poweredOn: number;
   /** The version whose confirmation counts as updated. */
   targetVersion: string;
   /** Wall ms since the progress loop started. */
@@ -105,6 +110,8 @@ export function fleetKey(seed: number): SigningKey {
 export const RELEASE_ID = 'fleet';
 const PROGRESS_MS = 250;
 const START_TICK_WALL_MS = 20;
+/** Power-ons wait while a thread lags more than this (pace.ts); measured as the knee on 2 cores. */
+export const DEFAULT_MAX_LAG_WALL_MS = 25;
 
 function buildImage(key: SigningKey, version: string, board: string, size_bytes: number, slotSize_bytes: number): Uint8Array {
   const payload = new Prng(mixSeed(size_bytes, version.charCodeAt(2))).bytes(size_bytes);
@@ -130,6 +137,8 @@ function workerUrl(): URL {
 /** One share of the devices: in this thread or in a worker. */
 interface Runner {
   progress: SliceProgress | null;
+  /** Tell the devices how far the server thread lags. */
+  pace(serverLag_wallMs: number): void;
   stop(): Promise<Stopped>;
 }
 
@@ -147,6 +156,9 @@ function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated:
     get progress() {
       return slice.progress();
     },
+    pace() {
+      // same thread as the server: the slice's own lag meter already sees the server's load
+    },
     async stop() {
       const live = slice.progress();
       const outcomes = slice.stop();
@@ -162,6 +174,9 @@ function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated
   let failed: ((e: Error) => void) | null = null;
   const r: Runner = {
     progress: null,
+    pace(serverLag_wallMs) {
+      worker.postMessage({ type: 'pace', serverLag_wallMs } satisfies ToWorker);
+    },
     stop() {
       return new Promise((resolve, reject) => {
         done = resolve;
@@ -199,6 +214,8 @@ function sumProgress(list: (SliceProgress | null)[]): SliceProgress {
     out.changes += p.changes;
     out.sectorsStored += p.sectorsStored;
     out.sectorsShared += p.sectorsShared;
+    out.poweredOn += p.poweredOn;
+    out.pausedTicks += p.pausedTicks;
     out.failing.push(...p.failing.slice(0, Math.max(0, MAX_FAILING_LISTED - out.failing.length)));
   }
   return out;
@@ -278,6 +295,7 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     netTimeoutFloor_wallMs: options.netTimeoutFloor_wallMs ?? 1000,
     startBatch: Math.max(1, Math.round(((options.startRate_perS ?? 200) * START_TICK_WALL_MS) / 1000 / Math.max(1, workers))),
     startTick_wallMs: START_TICK_WALL_MS,
+    maxLag_wallMs: options.maxLag_wallMs ?? DEFAULT_MAX_LAG_WALL_MS,
     shareSectors: options.shareSectors ?? true,
     fleetStart_epochMs: start_epochMs,
   };
@@ -288,6 +306,13 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   };
   const parts = workers === 0 ? [specs] : splitEven(specs, Math.min(workers, specs.length));
   const runners = parts.map((part) => (workers === 0 ? localRunner(config, part, onUpdated) : workerRunner(config, part, onUpdated, (e) => (workerError = e))));
+
+  // the server thread's lag, passed to the workers for pacing their power-ons
+  const serverLag = new LagMeter();
+  const paceTimer = setInterval(() => {
+    for (const r of runners) r.pace(serverLag.lag_ms);
+  }, 50);
+  paceTimer.unref();
 
   const timeout_ms = options.timeout_ms ?? 600_000;
   const stall_ms = options.stall_ms ?? 15_000;
@@ -303,6 +328,7 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
       versions: p.versions,
       failing: p.failing,
       failingTotal: p.failingTotal,
+      poweredOn: p.poweredOn,
       targetVersion,
       elapsed_ms: now - wallStart,
       wall_ms,
@@ -330,6 +356,8 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     if (now - wallStart > timeout_ms) break;
   }
   const durationMs = performance.now() - wallStart;
+  clearInterval(paceTimer);
+  serverLag.stop();
   const stopped = await Promise.all(runners.map((r) => r.stop()));
   if (workerError) throw workerError;
   // the final progress: as the devices were just before being powered off
@@ -383,6 +411,8 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     workers,
     sectorsStored: final.sectorsStored,
     sectorsShared: final.sectorsShared,
+    startPausedTicks: final.pausedTicks,
+    maxLag_wallMs: config.maxLag_wallMs,
   };
 }
 

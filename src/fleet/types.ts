@@ -39,6 +39,12 @@ export interface SliceConfig {
   /** Devices powered on per tick of `startTick_wallMs` while starting (spreads the handshakes). */
   startBatch: number;
   startTick_wallMs: number;
+  /**
+   * Power-ons wait while this thread's or the server thread's event loop lags more than this
+   * (wall ms, smoothed): the fleet starts devices as fast as the host keeps up, at most
+   * `startBatch` per tick. 0 turns pacing off.
+   */
+  maxLag_wallMs: number;
   /** Share identical flash sectors (content-addressed store). Default true. */
   shareSectors: boolean;
   /** Wall ms since the epoch the fleet started (times are measured from it). */
@@ -88,6 +94,10 @@ export interface SliceProgress {
   changes: number;
   sectorsStored: number;
   sectorsShared: number;
+  /** Devices powered on so far (the rest wait for their turn: start rate and pacing). */
+  poweredOn: number;
+  /** Start ticks that powered nothing on because this thread or the server's lagged. */
+  pausedTicks: number;
 }
 
 /** Failing devices a progress snapshot lists at most (the dashboard's table shows as many). */
@@ -95,10 +105,14 @@ export const MAX_FAILING_LISTED = 200;
 
 /** Progress of a slice with nothing in it. */
 export function emptyProgress(): SliceProgress {
-  return { states: {}, versions: {}, updated: 0, bricked: 0, failing: [], failingTotal: 0, changes: 0, sectorsStored: 0, sectorsShared: 0 };
+  return { states: {}, versions: {}, updated: 0, bricked: 0, failing: [], failingTotal: 0, changes: 0, sectorsStored: 0, sectorsShared: 0, poweredOn: 0, pausedTicks: 0 };
 }
 
-export type ToWorker = { type: 'start'; config: SliceConfig; devices: FleetDeviceSpec[] } | { type: 'stop' };
+export type ToWorker =
+  | { type: 'start'; config: SliceConfig; devices: FleetDeviceSpec[] }
+  /** The server thread's smoothed event-loop lag (pacing of power-ons). */
+  | { type: 'pace'; serverLag_wallMs: number }
+  | { type: 'stop' };
 export type FromWorker =
   | { type: 'progress'; progress: SliceProgress }
   | { type: 'updated'; index: number; at_wallMs: number }
@@ -149,4 +163,8 @@ export interface FleetResult {
   workers: number;
   sectorsStored: number;
   sectorsShared: number;
+  /** Start ticks that powered nothing on because a thread lagged (pacing at work). */
+  startPausedTicks?: number;
+  /** The pacing threshold of the run (wall ms; 0: off). */
+  maxLag_wallMs?: number;
 }

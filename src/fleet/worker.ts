@@ -21,6 +21,8 @@ port.on('message', (m: ToWorker) => {
       slice = new DeviceSlice(m.config, m.devices, (index, at_wallMs) => post({ type: 'updated', index, at_wallMs }));
       slice.start();
       timer = setInterval(() => post({ type: 'progress', progress: slice!.progress() }), PROGRESS_MS);
+    } else if (m.type === 'pace') {
+      slice?.setServerLag(m.serverLag_wallMs);
     } else if (m.type === 'stop') {
       if (timer) clearInterval(timer);
       const live = slice?.progress() ?? emptyProgress();

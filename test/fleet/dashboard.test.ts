@@ -182,7 +182,7 @@ describe('ota-sim fleet --dashboard', () => {
     let now = 0;
     const onProgress = dashboardPublisher({ publish: (s) => published.push(s) }, () => now);
     const p = (done: boolean, updated: number): FleetProgress => ({
-      devices: 2, expected: 2, updated, bricked: 0, states: { idle: 2 }, versions: { [TARGET]: updated, '1.0.0+0': 2 - updated }, failing: [], failingTotal: 0, targetVersion: TARGET, elapsed_ms: now, wall_ms: now, at_ms: now * 100, done,
+      devices: 2, expected: 2, updated, bricked: 0, states: { idle: 2 }, versions: { [TARGET]: updated, '1.0.0+0': 2 - updated }, failing: [], failingTotal: 0, poweredOn: 2, targetVersion: TARGET, elapsed_ms: now, wall_ms: now, at_ms: now * 100, done,
     });
     onProgress(p(false, 0));
     now += MIN_INTERVAL_WALL_MS - 1;
