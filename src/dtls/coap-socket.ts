@@ -27,6 +27,12 @@ export interface DtlsCoapSocketOptions {
   exchangeLifetime_ms?: number;
   /** Remembered Message IDs at most, over all sessions (default 20 000). */
   maxDedupEntries?: number;
+  /**
+   * Answers some requests itself, before node-coap sees them: the reply datagram, or null to pass
+   * the request on. Called once per new request (after deduplication); its reply is cached for
+   * duplicates like node-coap's.
+   */
+  intercept?: (request: Buffer) => Buffer | null;
 }
 
 export type SendCallback = (error: Error | null, bytes: number) => void;
@@ -64,6 +70,7 @@ export class DtlsCoapSocket extends EventEmitter {
   private readonly clock: Clock;
   private readonly lifetime_ms: number;
   private readonly maxEntries: number;
+  private readonly intercept: ((request: Buffer) => Buffer | null) | undefined;
   private readonly dedup = new Map<string, DedupEntry>();
   private readonly onMessage = (data: Buffer, rinfo: RemoteInfo, session: DtlsSession): void => this.incoming(data, rinfo, session);
   private closed = false;
@@ -78,6 +85,7 @@ export class DtlsCoapSocket extends EventEmitter {
     this.clock = options.clock ?? new ScaledClock(1);
     this.lifetime_ms = options.exchangeLifetime_ms ?? 247_000;
     this.maxEntries = options.maxDedupEntries ?? 20_000;
+    this.intercept = options.intercept;
     server.on('message', this.onMessage);
   }
 
@@ -105,7 +113,14 @@ export class DtlsCoapSocket extends EventEmitter {
         }
         return;
       }
-      this.dedup.set(key, { at_ms: this.clock.now(), reply: null });
+      const entry: DedupEntry = { at_ms: this.clock.now(), reply: null };
+      this.dedup.set(key, entry);
+      const answer = h.type === TYPE_CON ? (this.intercept?.(data) ?? null) : null;
+      if (answer !== null) {
+        entry.reply = answer;
+        session.send(answer);
+        return;
+      }
     }
     this.emit('message', data, { address: rinfo.address, family: rinfo.family, port: rinfo.port, size: data.length });
   }

@@ -9,7 +9,7 @@
  */
 import { ObserveWriteStream } from 'coap';
 import type { IncomingMessage, OutgoingMessage } from 'coap';
-import { encodeBlock2, parseBlock2 } from './blockwise.js';
+import { OCTET_STREAM_FORMAT, artifactAnswer } from './artifact-block.js';
 import { checkReport } from './reports.js';
 import type { ServerMetrics } from './metrics.js';
 import type { UpdateModel } from './model.js';
@@ -51,6 +51,11 @@ function reply(res: Response, code: string, payload?: Buffer, format?: number): 
   }
   if (payload && payload.length > 0) res.write(payload);
   res.end();
+}
+
+/** Whether the request carries the option (node-coap turns some values into numbers: Size2 0). */
+function hasOption(req: IncomingMessage, name: string): boolean {
+  return (req._packet.options ?? []).some((o) => o.name === name);
 }
 
 function rawOption(req: IncomingMessage, name: string): Buffer | null {
@@ -143,33 +148,14 @@ export class CoapResources {
   }
 
   private artifact(req: IncomingMessage, res: Response, path: string): void {
-    const found = this.o.model.artifactAt(path);
-    if (!found) return this.error(res, '4.04', `no artifact at ${path}`);
-    const { info, bytes } = found;
-    const parsed = parseBlock2(rawOption(req, 'Block2'));
-    if (!parsed.ok) return this.error(res, '4.02', parsed.error);
-    res.setOption('ETag', Buffer.from(info.sha256.slice(0, 16), 'hex'));
-    const block = parsed.block;
-    const limit = this.o.defaultBlock_bytes;
-    if (block === null && bytes.length <= limit) {
-      this.o.metrics.blocksServed++;
-      this.o.metrics.artifactBytesServed += bytes.length;
-      return reply(res, '2.05', bytes, 42);
-    }
-    const size_bytes = block ? Math.min(block.size_bytes, 1024) : limit;
-    const szx = Math.log2(size_bytes) - 4;
-    const num = block?.num ?? 0;
-    const blocks = Math.ceil(bytes.length / size_bytes);
-    if (num >= blocks) {
-      return this.error(res, '4.02', `block ${num} of ${size_bytes} bytes is past the end of ${info.id} (${bytes.length} bytes, blocks 0..${blocks - 1})`);
-    }
-    const start = num * size_bytes;
-    const chunk = bytes.subarray(start, start + size_bytes);
-    res.setOption('Block2', encodeBlock2(num, num < blocks - 1, szx));
-    if (num === 0 || rawOption(req, 'Size2') !== null) res.setOption('Size2', bytes.length);
+    const a = artifactAnswer(this.o.model, path, rawOption(req, 'Block2'), hasOption(req, 'Size2'), this.o.defaultBlock_bytes);
+    if (!a.ok) return this.error(res, a.code, a.message);
+    res.setOption('ETag', a.etag);
+    if (a.block2 !== null) res.setOption('Block2', a.block2);
+    if (a.size2 !== null) res.setOption('Size2', a.size2);
     this.o.metrics.blocksServed++;
-    this.o.metrics.artifactBytesServed += chunk.length;
-    reply(res, '2.05', chunk, 42);
+    this.o.metrics.artifactBytesServed += a.payload.length;
+    reply(res, '2.05', a.payload, OCTET_STREAM_FORMAT);
   }
 
   private async report(transport: Transport, req: IncomingMessage, res: Response, pkg: string, who: Requester): Promise<void> {
