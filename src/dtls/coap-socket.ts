@@ -32,7 +32,7 @@ export interface DtlsCoapSocketOptions {
    * the request on. Called once per new request (after deduplication); its reply is cached for
    * duplicates like node-coap's.
    */
-  intercept?: (request: Buffer) => Buffer | null;
+  intercept?: (request: Buffer, peer: { identity: string; address: string; port: number }) => Buffer | null;
 }
 
 export type SendCallback = (error: Error | null, bytes: number) => void;
@@ -70,7 +70,7 @@ export class DtlsCoapSocket extends EventEmitter {
   private readonly clock: Clock;
   private readonly lifetime_ms: number;
   private readonly maxEntries: number;
-  private readonly intercept: ((request: Buffer) => Buffer | null) | undefined;
+  private readonly intercept: DtlsCoapSocketOptions['intercept'];
   private readonly dedup = new Map<string, DedupEntry>();
   private readonly onMessage = (data: Buffer, rinfo: RemoteInfo, session: DtlsSession): void => this.incoming(data, rinfo, session);
   private closed = false;
@@ -115,7 +115,7 @@ export class DtlsCoapSocket extends EventEmitter {
       }
       const entry: DedupEntry = { at_ms: this.clock.now(), reply: null };
       this.dedup.set(key, entry);
-      const answer = h.type === TYPE_CON ? (this.intercept?.(data) ?? null) : null;
+      const answer = h.type === TYPE_CON && this.intercept ? this.intercept(data, { identity: session.identity.toString('utf8'), address: rinfo.address, port: rinfo.port }) : null;
       if (answer !== null) {
         entry.reply = answer;
         session.send(answer);

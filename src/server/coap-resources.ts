@@ -16,7 +16,7 @@ import type { UpdateModel } from './model.js';
 import type { ObserverRegistry } from './observers.js';
 import type { ReportRecord } from './types.js';
 
-const CBOR_FORMAT = 60;
+export const CBOR_FORMAT = 60;
 
 export type Transport = 'udp' | 'dtls';
 

@@ -20,7 +20,11 @@ export interface Observation {
 }
 
 export class ObserverRegistry {
+  /** In registration order (the oldest goes first when the table is full). */
   private readonly entries = new Map<string, Observation>();
+  /** Keys per device and per DTLS session: a registration or a closing session must not scan every observer of a 10,000-device fleet. */
+  private readonly byDevice = new Map<string, Set<string>>();
+  private readonly bySession = new Map<number, Set<string>>();
 
   constructor(
     private readonly maxObservers: number,
@@ -33,10 +37,11 @@ export class ObserverRegistry {
 
   add(o: Observation): void {
     this.remove(o.key);
-    const mine = [...this.entries.values()].filter((e) => e.device === o.device);
+    // a device's keys are in registration order (Set keeps insertion order): the oldest go first
+    const mine = [...(this.byDevice.get(o.device) ?? [])];
     for (let i = 0; i <= mine.length - this.maxPerDevice; i++) {
       const old = mine[i];
-      if (old) this.remove(old.key);
+      if (old !== undefined) this.remove(old);
     }
     while (this.entries.size >= this.maxObservers) {
       const oldest = this.entries.keys().next();
@@ -44,10 +49,18 @@ export class ObserverRegistry {
       this.remove(oldest.value);
     }
     this.entries.set(o.key, o);
+    index(this.byDevice, o.device, o.key);
+    if (o.sessionSerial !== null) index(this.bySession, o.sessionSerial, o.key);
     o.stream.once('finish', () => {
-      if (this.entries.get(o.key) === o) this.entries.delete(o.key);
+      if (this.entries.get(o.key) === o) this.forget(o);
     });
     o.stream.on('error', () => this.remove(o.key));
+  }
+
+  private forget(o: Observation): void {
+    this.entries.delete(o.key);
+    unindex(this.byDevice, o.device, o.key);
+    if (o.sessionSerial !== null) unindex(this.bySession, o.sessionSerial, o.key);
   }
 
   get(key: string): Observation | undefined {
@@ -58,14 +71,14 @@ export class ObserverRegistry {
   remove(key: string): boolean {
     const o = this.entries.get(key);
     if (!o) return false;
-    this.entries.delete(key);
+    this.forget(o);
     if (!o.stream.writableEnded) o.stream.end();
     return true;
   }
 
   /** The session is gone: its observers are dropped. */
   dropSession(serial: number): void {
-    for (const o of [...this.entries.values()]) if (o.sessionSerial === serial) this.remove(o.key);
+    for (const key of [...(this.bySession.get(serial) ?? [])]) this.remove(key);
   }
 
   /** Send the current manifest to every observer whose manifest changed; returns how many. */
@@ -93,4 +106,20 @@ export class ObserverRegistry {
   list(): Observation[] {
     return [...this.entries.values()];
   }
+}
+
+function index<K>(map: Map<K, Set<string>>, k: K, key: string): void {
+  let set = map.get(k);
+  if (!set) {
+    set = new Set();
+    map.set(k, set);
+  }
+  set.add(key);
+}
+
+function unindex<K>(map: Map<K, Set<string>>, k: K, key: string): void {
+  const set = map.get(k);
+  if (!set) return;
+  set.delete(key);
+  if (set.size === 0) map.delete(k);
 }

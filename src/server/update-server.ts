@@ -20,7 +20,7 @@ import { DtlsCoapSocket, DtlsServer } from '../dtls/index.js';
 import type { DtlsServerOptions } from '../dtls/index.js';
 import { EnvironmentError, InputError } from '../errors.js';
 import { AdminApi } from './admin.js';
-import { artifactFastPath } from './artifact-fast-path.js';
+import { dtlsFastPath } from './fast-path.js';
 import { scanArtifactDir } from './artifact-dir.js';
 import { CoapResources } from './coap-resources.js';
 import { withCoapTimeScale } from './coap-timing.js';
@@ -74,8 +74,8 @@ export interface UpdateServerOptions {
   coapTimeScale?: number;
   dtls?: Omit<Partial<DtlsServerOptions>, 'psk' | 'host' | 'port' | 'clock'>;
   /**
-   * Answer plain artifact Block2 GETs over DTLS without node-coap (artifact-fast-path.ts: the same
-   * bytes, a fraction of the CPU). Default true; false sends every request through node-coap.
+   * Answer plain artifact Block2 GETs and manifest polls over DTLS without node-coap (fast-path.ts:
+   * the same bytes, a fraction of the CPU). Default true; false sends every request through node-coap.
    */
   artifactFastPath?: boolean;
 }
@@ -208,7 +208,7 @@ export class UpdateServer {
       const fastPath = options.artifactFastPath ?? true;
       const dtlsSocket = new DtlsCoapSocket(dtls, {
         clock: this.clock,
-        ...(fastPath ? { intercept: artifactFastPath(this.model, this.counters, this.defaultBlock_bytes) } : {}),
+        ...(fastPath ? { intercept: dtlsFastPath({ model: this.model, observers: this.observers, counters: this.counters, defaultBlock_bytes: this.defaultBlock_bytes }) } : {}),
       });
       this.dtlsSocket = dtlsSocket;
       gateSends(dtlsSocket, (data, p, address) => this.mayLeave('dtls', data, p, address), () => this.counters.notificationsDropped++);
