@@ -191,6 +191,9 @@ function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated
     else if (m.type === 'done') {
       r.progress = m.progress;
       done?.({ outcomes: m.outcomes, progress: m.progress, live: m.live });
+      // its devices are off: nothing left in the thread may keep the process alive
+      worker.unref();
+      setTimeout(() => void worker.terminate(), 500).unref();
     } else if (m.type === 'error') {
       const e = new Error(`fleet worker: ${m.message}`);
       if (failed) failed(e);
