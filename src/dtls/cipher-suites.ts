@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { CipherCCMTypes, CipherGCMTypes } from 'node:crypto';
+import { ownedCopy } from '../buffers.js';
 
 export type CipherSuiteName = 'TLS_PSK_WITH_AES_128_CCM_8' | 'TLS_PSK_WITH_AES_128_CCM' | 'TLS_PSK_WITH_AES_128_GCM_SHA256';
 
@@ -50,8 +51,9 @@ export function splitKeyBlock(suite: CipherSuite, block: Buffer): { client: Dire
   const k = suite.key_bytes;
   const s = suite.salt_bytes;
   return {
-    client: { key: block.subarray(0, k), salt: block.subarray(2 * k, 2 * k + s) },
-    server: { key: block.subarray(k, 2 * k), salt: block.subarray(2 * k + s, 2 * k + 2 * s) },
+    // copies: the key block is short-lived, the keys live as long as the session (buffers.ts)
+    client: { key: ownedCopy(block.subarray(0, k)), salt: ownedCopy(block.subarray(2 * k, 2 * k + s)) },
+    server: { key: ownedCopy(block.subarray(k, 2 * k)), salt: ownedCopy(block.subarray(2 * k + s, 2 * k + 2 * s)) },
   };
 }
 

@@ -19,6 +19,7 @@ import { ScaledClock } from '../clock.js';
 import type { Clock } from '../clock.js';
 import type { DtlsServer } from './server.js';
 import type { DtlsSession } from './session.js';
+import { ownedCopy } from '../buffers.js';
 
 export interface DtlsCoapSocketOptions {
   /** The clock deduplication ages on (default real time). */
@@ -117,7 +118,7 @@ export class DtlsCoapSocket extends EventEmitter {
       this.dedup.set(key, entry);
       const answer = h.type === TYPE_CON && this.intercept ? this.intercept(data, { identity: session.identity.toString('utf8'), address: rinfo.address, port: rinfo.port }) : null;
       if (answer !== null) {
-        entry.reply = answer;
+        entry.reply = ownedCopy(answer);
         session.send(answer);
         return;
       }
@@ -138,7 +139,7 @@ export class DtlsCoapSocket extends EventEmitter {
     const h = coapHeader(data);
     if (h && (h.type === TYPE_ACK || h.type === TYPE_RST)) {
       const entry = this.dedup.get(`${session.serial}/${h.messageId}`);
-      if (entry && entry.reply === null) entry.reply = Buffer.from(data);
+      if (entry && entry.reply === null) entry.reply = ownedCopy(data);
     }
     session.send(data);
     if (cb) process.nextTick(cb, null, data.length);

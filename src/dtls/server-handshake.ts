@@ -31,6 +31,7 @@ import type { DtlsRecord } from './record.js';
 import { ReplayWindow } from './replay-window.js';
 import type { Clock } from '../clock.js';
 import { RECORD_HEADER_BYTES } from './constants.js';
+import { ownedCopy } from '../buffers.js';
 
 export interface HandshakeConfig {
   clock: Clock;
@@ -226,7 +227,7 @@ export class ServerHandshake {
       if (m.msgType !== HandshakeType.clientKeyExchange || epoch !== 0) throw new HandshakeAbort(AlertDescription.unexpectedMessage, `expected ClientKeyExchange, got type ${m.msgType}`);
       this.timer.stop(); // flight 5 has begun: flight 4 arrived
       const identity = parseClientKeyExchangePsk(m.body);
-      this.identity = Buffer.from(identity);
+      this.identity = ownedCopy(identity);
       const psk = this.config.psk(this.identity) ?? randomBytes(16);
       this.hash.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
       const premaster = pskPremasterSecret(psk);
@@ -260,7 +261,7 @@ export class ServerHandshake {
         write: keys.server,
         writeSeq0: this.writeSeq0,
         writeSeq1: 1,
-        serverFinished,
+        serverFinished: ownedCopy(serverFinished),
         extendedMasterSecret: this.ems,
       });
     }

@@ -7,6 +7,7 @@
  * Notifications go only to observers whose manifest changed since the last one they got.
  */
 import type { ObserveWriteStream } from 'coap';
+import { ownedCopy } from '../buffers.js';
 
 export interface Observation {
   key: string;
@@ -37,6 +38,7 @@ export class ObserverRegistry {
 
   add(o: Observation): void {
     this.remove(o.key);
+    o.last = ownedCopy(o.last);
     // a device's keys are in registration order (Set keeps insertion order): the oldest go first
     const mine = [...(this.byDevice.get(o.device) ?? [])];
     for (let i = 0; i <= mine.length - this.maxPerDevice; i++) {
@@ -89,6 +91,7 @@ export class ObserverRegistry {
       let m = cache.get(o.device);
       if (!m) {
         m = manifestFor(o.device);
+        m = ownedCopy(m); // kept as `last` for as long as the observation lives (buffers.ts)
         cache.set(o.device, m);
       }
       if (m.equals(o.last) || o.stream.writableEnded) continue;
