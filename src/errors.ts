@@ -1,5 +1,5 @@
 /**
- * Typed errors shared by every module. Each carries a stable `code` (documented in README) and
+ * Typed errors shared by every module. Each carries a stable `code` (every one is listed in docs/api.md) and
  * the process exit code the CLI uses for it: 1 a check failed, 2 bad usage or input, 3 environment.
  */
 
