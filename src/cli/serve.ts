@@ -4,8 +4,9 @@
  * artifacts from `--artifacts DIR` (the newest is offered to every device until a release says
  * otherwise), state kept in `--state-dir`, the admin JSON API on `--admin-port`.
  */
+import { renameSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { InputError } from '../errors.js';
+import { EnvironmentError, InputError } from '../errors.js';
 import { UpdateServer } from '../server/index.js';
 import { emit, parseIntArg } from './output.js';
 import type { GlobalArgs } from './output.js';
@@ -20,6 +21,7 @@ interface ServeArgs extends GlobalArgs {
   'state-dir'?: string;
   'block-size': string;
   'udp-auto-register': boolean;
+  'ready-file'?: string;
 }
 
 function port(name: string, v: string): number | null {
@@ -55,7 +57,8 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       .option('artifacts', { type: 'string', describe: 'folder of signed images: each becomes an artifact of package main' })
       .option('state-dir', { type: 'string', describe: 'keep artifacts, releases, devices and reports here across restarts' })
       .option('block-size', { type: 'string', default: '1024', describe: 'block size for an artifact GET without Block2 (16..1024)' })
-      .option('udp-auto-register', { type: 'boolean', default: true, describe: 'register an unknown plain-UDP ?id= on first use (--no-udp-auto-register refuses it)' }) as Argv<ServeArgs>,
+      .option('udp-auto-register', { type: 'boolean', default: true, describe: 'register an unknown plain-UDP ?id= on first use (--no-udp-auto-register refuses it)' })
+      .option('ready-file', { type: 'string', describe: 'once listening, write the addresses as JSON here (what --json prints; written to a temporary file, then renamed): scripts wait for it and read the ports chosen for 0' }) as Argv<ServeArgs>,
   handler: async (argv) => {
     const server = await UpdateServer.start({
       host: argv.host,
@@ -78,6 +81,17 @@ export const serveCommand: CommandModule<GlobalArgs, ServeArgs> = {
       releases: server.model.listReleases().map((r) => ({ id: r.id, state: r.state })),
       notes: server.notes,
     };
+    // Scripts that pass port 0 wait for this file; the rename makes it appear complete or not at all.
+    const readyFile = argv['ready-file'];
+    if (readyFile !== undefined) {
+      try {
+        writeFileSync(`${readyFile}.tmp`, JSON.stringify(info, null, 2) + '\n');
+        renameSync(`${readyFile}.tmp`, readyFile);
+      } catch (err) {
+        await server.close();
+        throw new EnvironmentError('FILE_NOT_WRITABLE', `--ready-file: cannot write ${readyFile}: ${(err as Error).message}`);
+      }
+    }
     emit(
       argv,
       () =>
