@@ -6,6 +6,7 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { InputError } from '../errors.js';
+import { parseShard } from '../fleet/plan.js';
 import { createProgress, renderConsole, renderJson, writeReports } from '../report/index.js';
 import { runScenarios } from '../scenario/run.js';
 import { parseIntArg } from './output.js';
@@ -18,6 +19,7 @@ interface RunArgs extends GlobalArgs {
   filter?: string;
   'time-scale'?: string;
   parallel: string;
+  shard?: string;
 }
 
 function timeScaleArg(v: string): number {
@@ -37,6 +39,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
       .option('filter', { type: 'string', describe: 'only scenarios whose name contains TEXT' })
       .option('time-scale', { type: 'string', describe: 'wall ms per simulated ms for every timer (default: each scenario\u2019s own, usually 0.01)' })
       .option('parallel', { type: 'string', default: '1', describe: 'scenarios run at once (1..8)' })
+      .option('shard', { type: 'string', describe: 'run the I-th of N disjoint slices of the scenarios (1-based, name order), e.g. 2/4: one CI matrix job' })
       .example('$0 run', 'run every scenario in scenarios/')
       .example('$0 run scenarios/07-self-test-fail-rollback.yaml --seed 7', 'replay one scenario with a seed') as Argv<RunArgs>,
   handler: async (argv) => {
@@ -44,6 +47,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
     if (seed !== undefined && seed > 0xffffffff) throw new InputError('BAD_ARGUMENT', `--seed: expected a whole number 0..4294967295, got ${seed}`);
     const timeScale = argv['time-scale'] === undefined ? undefined : timeScaleArg(argv['time-scale']);
     const parallel = parseIntArg('--parallel', argv.parallel);
+    const shard = argv.shard === undefined ? undefined : parseShard(argv.shard);
     const paths = argv.paths && argv.paths.length > 0 ? argv.paths : ['scenarios'];
     const tty = process.stderr.isTTY === true && !argv.json;
     let progress = createProgress(0, { enabled: false });
@@ -52,6 +56,7 @@ export const runCommand: CommandModule<GlobalArgs, RunArgs> = {
       timeScale,
       filter: argv.filter,
       parallel,
+      ...(shard ? { shard } : {}),
       onStart: (name) => progress.start(name),
       onDone: (r) => progress.done(r.name, r.passed),
       onLoaded: (n) => {

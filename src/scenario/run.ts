@@ -20,6 +20,8 @@ export interface RunScenariosOptions {
   filter?: string;
   /** Scenarios run at once (1..8, default 1). */
   parallel?: number;
+  /** Run only the I-th of N disjoint slices (1-based) of the scenarios, in name order: a CI matrix job. */
+  shard?: { index: number; count: number };
   /** Called once the scenarios are loaded, with how many will run. */
   onLoaded?: (count: number) => void;
   onStart?: (name: string) => void;
@@ -42,9 +44,18 @@ export function loadScenarios(paths: readonly string[], filter?: string): Loaded
   return kept;
 }
 
+/** The I-th of N disjoint slices (1-based): every N-th item from the I-th; together the slices are the list. */
+export function shardOf<T>(items: readonly T[], shard: { index: number; count: number }): T[] {
+  if (!(Number.isInteger(shard.count) && shard.count >= 1 && Number.isInteger(shard.index) && shard.index >= 1 && shard.index <= shard.count)) {
+    throw new InputError('BAD_ARGUMENT', `--shard ${shard.index}/${shard.count}: need 1 <= I <= N`);
+  }
+  return items.filter((_, i) => i % shard.count === shard.index - 1);
+}
+
 export async function runScenarios(paths: readonly string[], opts: RunScenariosOptions = {}): Promise<RunResult> {
   const wallStart = performance.now();
-  const scenarios = loadScenarios(paths, opts.filter);
+  const all = loadScenarios(paths, opts.filter);
+  const scenarios = opts.shard ? shardOf(all, opts.shard) : all;
   const parallel = opts.parallel ?? 1;
   if (!(Number.isInteger(parallel) && parallel >= 1 && parallel <= 8)) throw new InputError('BAD_ARGUMENT', `parallel: expected a whole number 1..8, got ${parallel}`);
   opts.onLoaded?.(scenarios.length);

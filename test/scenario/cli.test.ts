@@ -57,3 +57,29 @@ describe('ota-sim run', () => {
     expect((await runCli(['run', join(dir, 'missing.yaml')])).code).toBe(2);
   }, 60_000);
 });
+
+describe('ota-sim run --shard', () => {
+  it('shards are disjoint and together the whole list, in order', async () => {
+    const { shardOf } = await import('../../src/scenario/run.js');
+    const items = Array.from({ length: 11 }, (_, i) => i);
+    const shards = [1, 2, 3, 4].map((index) => shardOf(items, { index, count: 4 }));
+    expect(shards[0]).toEqual([0, 4, 8]);
+    expect(shards.flat().sort((a, b) => a - b)).toEqual(items);
+    expect(shardOf(items, { index: 12, count: 12 })).toEqual([]);
+  });
+
+  it('runs only its slice (name order), an empty slice passes, a bad one exits 2', async () => {
+    const a = file('shard-a', base('shard-a', quick));
+    const b = file('shard-b', base('shard-b', quick));
+    const r = await runCli(['run', a, b, '--shard', '2/2', '--report-dir', join(dir, 'reports-shard'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(r.stdout) as { scenarios: { name: string }[] };
+    expect(json.scenarios.map((s) => s.name)).toEqual(['shard-b']);
+    const empty = await runCli(['run', a, '--shard', '2/2', '--report-dir', join(dir, 'reports-shard-empty'), '--json']);
+    expect(empty.code, empty.stderr).toBe(0);
+    expect((JSON.parse(empty.stdout) as { scenarios: unknown[] }).scenarios).toEqual([]);
+    const bad = await runCli(['run', a, '--shard', '3/2']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--shard/);
+  }, 120_000);
+});
