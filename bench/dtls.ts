@@ -4,14 +4,21 @@
  * thread (this same file), so the server's figures are its own: "per server core" divides by the
  * main thread's busy time (event-loop utilisation), not by wall time. The reference is plain UDP
  * echo of the same datagrams between the same two threads.
+ * The device's handshake (DtlsTransport.open, both backends) is measured the same way from the
+ * client side, in a child process: its CPU time per handshake, 'ota-sim' beside node-dtls-client.
  */
+import { fork } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
+import { fileURLToPath } from 'node:url';
 import { runInNewContext } from 'node:vm';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { DtlsPskClient } from '../src/dtls/client.js';
+import { ScaledClock } from '../src/clock.js';
 import { DtlsServer } from '../src/dtls/index.js';
+import { DtlsTransport } from '../src/net/dtls-transport.js';
+import type { DtlsHandshakeBackend } from '../src/net/dtls-transport.js';
 import type { BenchResult } from './harness.js';
 
 const PSK = Buffer.from('bench-psk-0123456789');
@@ -20,7 +27,8 @@ const PAYLOAD_BYTES = 1024;
 type Task =
   | { kind: 'handshakes'; port: number; count: number; concurrency: number }
   | { kind: 'echo'; port: number; clients: number; window: number; duration_ms: number; dtls: boolean }
-  | { kind: 'idle'; port: number; count: number };
+  | { kind: 'idle'; port: number; count: number }
+  | { kind: 'client-handshakes'; port: number; count: number; concurrency: number; backend: DtlsHandshakeBackend };
 
 async function connect(port: number, i: number): Promise<DtlsPskClient> {
   return DtlsPskClient.connect({ host: '127.0.0.1', port, identity: `bench-${i}`, psk: PSK, retransmit: { initial_ms: 1000, max_ms: 4000, maxRetransmissions: 10 } });
@@ -28,6 +36,23 @@ async function connect(port: number, i: number): Promise<DtlsPskClient> {
 
 /** Worker side: play the clients. */
 async function runTask(task: Task): Promise<number> {
+  if (task.kind === 'client-handshakes') {
+    // device side: DtlsTransport.open + close; the result is this thread's busy ms per handshake
+    const clock = new ScaledClock(1);
+    const one = async (i: number): Promise<void> => {
+      const t = await DtlsTransport.open({ host: '127.0.0.1', port: task.port, identity: `bench-${i}`, psk: PSK, clock, handshake: task.backend, handshakeTimeout_ms: 4000 });
+      t.close();
+    };
+    for (let i = 0; i < 20; i++) await one(i); // warm-up
+    const cpu0 = process.cpuUsage(); // this runs in a child process: its CPU time is the client's alone
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < task.count) await one(next++);
+    };
+    await Promise.all(Array.from({ length: task.concurrency }, lane));
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / 1000 / task.count;
+  }
   if (task.kind === 'handshakes') {
     let next = 0;
     const lane = async (): Promise<void> => {
@@ -86,6 +111,31 @@ if (!isMainThread && (workerData as { dtlsBench?: Task } | null)?.dtlsBench) {
   );
 }
 
+// the device-handshake figure runs its clients in a child process, whose CPU time is theirs alone
+// (a worker's event-loop busy time also counts the time a loaded machine does not schedule it)
+const CHILD_TASK_ENV = 'OTA_SIM_DTLS_BENCH_TASK';
+const childTask = process.env[CHILD_TASK_ENV];
+if (isMainThread && childTask !== undefined && process.send) {
+  runTask(JSON.parse(childTask) as Task).then(
+    (value) => process.send?.({ value }, () => process.exit(0)),
+    (e: unknown) => process.send?.({ error: String(e) }, () => process.exit(1)),
+  );
+}
+
+function runInChild(task: Task): Promise<number> {
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CHILD_TASK_ENV]: JSON.stringify(task) }, stdio: 'inherit' });
+  return new Promise<number>((resolve, reject) => {
+    child.on('message', (m: { value?: number; error?: string }) => {
+      if (m.error !== undefined) reject(new Error(m.error));
+      else if (m.value !== undefined) resolve(m.value);
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`handshake bench child exited with ${String(code)}`));
+    });
+  });
+}
+
 function startWorker(task: Task, onReady?: () => void): { worker: Worker; result: Promise<number> } {
   const worker = new Worker(new URL(import.meta.url), { workerData: { dtlsBench: task } });
   const result = new Promise<number>((resolve, reject) => {
@@ -142,6 +192,20 @@ export async function benchDtls(): Promise<BenchResult[]> {
       { name: 'DTLS handshakes/s per server core (busy time)', value: HANDSHAKES / busy_s, unit: 'hs/s', ratio: `server thread ${(elu.utilization * 100).toFixed(0)}% busy` },
     );
   });
+
+  // The device's handshake, client side: DtlsTransport.open with each backend (cookie exchange included).
+  const perBackend = new Map<DtlsHandshakeBackend, number>();
+  for (const backend of ['node-dtls-client', 'ota-sim'] as const) {
+    await withServer(async (_server, port) => {
+      perBackend.set(backend, await runInChild({ kind: 'client-handshakes', port, count: 500, concurrency: 8, backend }));
+    });
+  }
+  const libraryHs = perBackend.get('node-dtls-client') ?? Number.NaN;
+  const leanHs = perBackend.get('ota-sim') ?? Number.NaN;
+  results.push(
+    { name: 'device handshake, node-dtls-client: client CPU time', value: libraryHs, unit: 'ms/hs' },
+    { name: "device handshake, 'ota-sim' (default): client CPU time", value: leanHs, unit: 'ms/hs', ratio: `${(libraryHs / leanHs).toFixed(1)}x less than node-dtls-client` },
+  );
 
   // Encrypted 1 KiB datagrams both ways, against plain UDP echo between the same threads.
   const echo = { clients: 8, window: 8, duration_ms: 2000 };

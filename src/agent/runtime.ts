@@ -299,14 +299,19 @@ export class AgentRuntime {
     let transport: Transport;
     if (s.kind === 'udp') transport = await UdpTransport.open({ host: s.host, port: s.port });
     else {
-      transport = await DtlsTransport.open({
+      const opening = DtlsTransport.open({
         host: s.host,
         port: s.port,
         identity: s.identity,
         psk: s.psk ?? '',
         clock: this.ctx.clock,
         handshakeAttempts: this.cfg.handshakeAttempts,
+        handshake: this.cfg.dtlsHandshake,
+        signal: this.abortController.signal, // a power cut stops a handshake in progress
         ...(this.cfg.handshakeTimeout_ms !== undefined ? { handshakeTimeout_ms: this.cfg.handshakeTimeout_ms } : {}),
+      });
+      transport = await opening.catch((e: unknown) => {
+        throw this.dead ? new PowerGone() : e; // the power cut stopped the handshake
       });
     }
     if (this.dead) {

@@ -6,6 +6,7 @@
  */
 import type { Strategy } from '../flash/types.js';
 import type { TrustStore } from '../image/verify.js';
+import type { DtlsHandshakeBackend } from '../net/dtls-transport.js';
 import type { CoapTiming } from '../net/timing.js';
 
 export type AgentProfile = 'golioth' | 'ota-sim';
@@ -92,6 +93,8 @@ export interface AgentConfig {
   /** DTLS handshake attempts per connect (default 4). */
   handshakeAttempts?: number;
   handshakeTimeout_ms?: number;
+  /** Who does the DTLS handshake: our lean client (default 'ota-sim') or node-dtls-client. */
+  dtlsHandshake?: DtlsHandshakeBackend;
   /** Seeded defects (see AgentDefect); default none. */
   defects?: AgentDefect[];
   /** Observability: every state change and notable step (never used for decisions). */
@@ -134,6 +137,11 @@ function checkDefects(ds: readonly AgentDefect[]): AgentDefect[] {
   return [...new Set(ds)];
 }
 
+function checkHandshake(h: DtlsHandshakeBackend): DtlsHandshakeBackend {
+  if (h !== 'ota-sim' && h !== 'node-dtls-client') throw new RangeError(`agent: dtlsHandshake must be 'ota-sim' or 'node-dtls-client', got "${String(h)}"`);
+  return h;
+}
+
 export function resolveAgentConfig(c: AgentConfig): ResolvedAgentConfig {
   const blockSize = c.blockSize_bytes ?? 1024;
   if (![16, 32, 64, 128, 256, 512, 1024].includes(blockSize)) throw new RangeError(`agent: blockSize_bytes must be a power of two 16..1024, got ${blockSize}`);
@@ -158,6 +166,7 @@ export function resolveAgentConfig(c: AgentConfig): ResolvedAgentConfig {
     pollInterval_ms: bounded(c.pollInterval_ms ?? 60_000, 1, 86_400_000, 'pollInterval_ms'),
     reportRetry_ms: bounded(c.reportRetry_ms ?? 30_000, 1, 86_400_000, 'reportRetry_ms'),
     handshakeAttempts: bounded(c.handshakeAttempts ?? 4, 1, 16, 'handshakeAttempts'),
+    dtlsHandshake: checkHandshake(c.dtlsHandshake ?? 'ota-sim'),
     defects: checkDefects(c.defects ?? []),
     coapTiming: c.coapTiming,
     handshakeTimeout_ms: c.handshakeTimeout_ms,

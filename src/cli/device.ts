@@ -37,6 +37,7 @@ interface DeviceArgs extends GlobalArgs {
   until: string;
   expect: string;
   'timeout-s': string;
+  'dtls-handshake': string;
 }
 
 const STRATEGIES: readonly Strategy[] = ['swap-move', 'swap-scratch', 'overwrite-only', 'swap-offset'];
@@ -71,6 +72,7 @@ export const deviceCommand: CommandModule<GlobalArgs, DeviceArgs> = {
       .option('time-scale', { type: 'string', default: '1', describe: 'wall time per simulated time (0.01: 100× faster)' })
       .option('until', { type: 'string', default: 'confirmed', describe: 'confirmed | idle' })
       .option('expect', { type: 'string', default: 'update', describe: 'update | rollback | none' })
+      .option('dtls-handshake', { type: 'string', default: 'ota-sim', describe: 'who does the DTLS handshake: ota-sim (lean, default) | node-dtls-client' })
       .option('timeout-s', { type: 'string', default: '120', describe: 'give up after this many wall-clock seconds' }) as Argv<DeviceArgs>,
   handler: async (argv) => {
     const server = parseServer(argv.server);
@@ -82,6 +84,8 @@ export const deviceCommand: CommandModule<GlobalArgs, DeviceArgs> = {
     if (profile !== 'golioth' && profile !== 'ota-sim') throw new InputError('BAD_ARGUMENT', '--profile: golioth or ota-sim');
     if (!['confirmed', 'idle'].includes(argv.until)) throw new InputError('BAD_ARGUMENT', '--until: confirmed or idle');
     if (!['update', 'rollback', 'none'].includes(argv.expect)) throw new InputError('BAD_ARGUMENT', '--expect: update, rollback or none');
+    const dtlsHandshake = argv['dtls-handshake'];
+    if (dtlsHandshake !== 'ota-sim' && dtlsHandshake !== 'node-dtls-client') throw new InputError('BAD_ARGUMENT', `--dtls-handshake: ota-sim or node-dtls-client, got ${JSON.stringify(dtlsHandshake)}`);
     const scale = Number(argv['time-scale']);
     if (!(scale > 0 && scale <= 1000)) throw new InputError('BAD_ARGUMENT', `--time-scale: a number in (0, 1000], got ${argv['time-scale']}`);
     const timeout_s = parseIntArg('--timeout-s', argv['timeout-s']);
@@ -118,6 +122,7 @@ export const deviceCommand: CommandModule<GlobalArgs, DeviceArgs> = {
         profile,
         blockSize_bytes: parseIntArg('--block-size', argv['block-size']),
         window: parseIntArg('--window', argv.window),
+        dtlsHandshake,
         onEvent: (e) => {
           events.push(e);
           if (e.type === 'state') lastChange = performance.now();
