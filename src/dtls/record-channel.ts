@@ -1,10 +1,11 @@
 /**
  * The record layer of an established DTLS 1.2 association with an AEAD PSK suite, client side:
  * seals outgoing records and opens the incoming records of the current epoch, nothing else (no
- * handshake, no renegotiation). src/net/dtls-transport.ts lets node-dtls-client do the handshake
- * and then hands its keys here, because node-dtls-client's record layer costs several times the
- * AES work per datagram (generic struct (de)serialisation, 8 random bytes per record, a DNS
- * lookup per send); see bench/agent.ts.
+ * handshake, no renegotiation). The keys come from our lean handshake (client-handshake.ts, the
+ * device's default) or from node-dtls-client's (src/net/dtls-transport.ts takes them over after
+ * its handshake): node-dtls-client's own record layer costs several times the AES work per
+ * datagram (generic struct (de)serialisation, 8 random bytes per record, a DNS lookup per send);
+ * see bench/agent.ts.
  *
  * Our explicit nonce is epoch‖seq (unique per key by construction, RFC 5288 §3); the peer's is
  * read from its records. Sequence numbers continue from the handshake's; a record is accepted
