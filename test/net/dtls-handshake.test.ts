@@ -185,6 +185,7 @@ describe.each(BACKENDS)('handshake backend %s against our DtlsServer', (backend)
     cleanup.push(() => relay.close());
     const manual = new ManualClock();
     const ac = new AbortController();
+    const timersBefore = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const opening = DtlsTransport.open({ host: '127.0.0.1', port: relayPort, identity: IDENTITY, psk: KEY, clock: manual, handshake: backend, handshakeTimeout_ms: 1000, handshakeAttempts: 4, signal: ac.signal });
     const outcome = opening.then(
       () => 'connected',
@@ -200,6 +201,9 @@ describe.each(BACKENDS)('handshake backend %s against our DtlsServer', (backend)
     await sleep(100);
     expect(relay.counts['to-server']).toBe(sent);
     expect(await portIsFree(clientPort)).toBe(true);
+    // no process timer left behind either (node-dtls-client's own day-long handshake timer kept a
+    // whole fleet process alive after a power cut mid-handshake)
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timersBefore);
   });
 });
 
