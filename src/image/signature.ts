@@ -1,9 +1,11 @@
 /**
  * Signature primitives per key type, as imgtool makes them and bootutil checks them:
  * ED25519 signs the 32-byte SHA-256 digest (MCUboot's default, non-"pure" mode) with
- * @noble/ed25519; ECDSA P-256 (DER, SHA-256) and RSA-PSS (SHA-256, MGF1-SHA-256, salt 32) sign
- * the hashed region itself, through node:crypto. Verification never throws: a malformed signature
- * is simply not valid.
+ * @noble/ed25519 (deterministic, byte-identical to imgtool); ECDSA P-256 (DER, SHA-256) and
+ * RSA-PSS (SHA-256, MGF1-SHA-256, salt 32) sign the hashed region itself, through node:crypto.
+ * Every verification goes through node:crypto (OpenSSL): for ED25519 it is ~20x cheaper than
+ * noble's, and every device of a fleet verifies each image it downloads and boots. Verification
+ * never throws: a malformed signature is simply not valid.
  */
 import { constants, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import * as ed from '@noble/ed25519';
@@ -40,8 +42,8 @@ export function verifyRegion(key: PublicKey, signature: Uint8Array, region: Uint
     switch (key.type) {
       case 'ed25519':
         if (signature.length !== 64) return false;
-        // zip215 off: strict RFC 8032 acceptance, as OpenSSL and MCUboot's ed25519 have it.
-        return ed.verify(signature, digest, key.ed25519Public!, { zip215: false });
+        // OpenSSL's RFC 8032 verification, as MCUboot's ed25519 (and noble with zip215 off) accept
+        return nodeVerify(null, digest, key.keyObject, signature);
       case 'ecdsa-p256': {
         if (signature.length < 8 || signature.length > 72) return false;
         // Drop --pad-sig zero padding: the DER SEQUENCE length says where the signature ends.
