@@ -3,6 +3,8 @@
  * with its own UDP socket and DTLS session), exactly as a single device runs them. All flashes of
  * the slice start as copy-on-write clones of one programmed template and share identical sectors
  * through one SectorStore, interned whenever a device settles (boot, idle, verified, test boot).
+ * A mixed slice has one template per (board, initial image). Devices chosen for network chaos
+ * talk to the server through their own seeded ChaosProxy (DeviceSlice.create starts them).
  */
 import { agentFirmware } from '../agent/index.js';
 import type { AgentEvent } from '../agent/index.js';
@@ -11,11 +13,28 @@ import { ScaledClock } from '../clock.js';
 import { Device } from '../device/index.js';
 import { assert } from '../errors.js';
 import { Flash, SectorStore, loadBoard } from '../flash/index.js';
+import type { BoardProfile } from '../flash/types.js';
 import { createTrustStore, parseImage, parseKeyPem, publicKeyOf } from '../image/index.js';
+import { ChaosProxy } from '../net/proxy/index.js';
+import { CHAOS_MAX_FLOWS } from './plan.js';
 import { REPORT_REASONS } from '../server/types.js';
 import { LagMeter } from './pace.js';
-import { MAX_FAILING_LISTED } from './types.js';
-import type { DeviceOutcome, FailingNow, FleetDeviceSpec, SliceConfig, SliceProgress } from './types.js';
+import { MAX_FAILING_LISTED, emptyChaosTotals } from './types.js';
+import type { ChaosTotals, DeviceOutcome, FailingNow, FleetDeviceSpec, SliceConfig, SliceProgress } from './types.js';
+
+/** Key of the template made from SliceConfig.initialImage (devices without a `template`). */
+const DEFAULT_TEMPLATE = '';
+/**
+ * A chaos flow with nothing in either direction for this long (simulated ms) is closed, as a NAT
+ * forgets it: this frees the flows of the device's old sockets (each handshake attempt and reboot
+ * opens a new one). It must outlast the longest quiet gap of a working exchange — the last CoAP
+ * retransmission waits 16 ACK timeouts (× 1.5 random factor) — or a slow retransmission would be
+ * rebound and lose its DTLS session; a device quiet for longer (idle, a longer blackhole) is
+ * rebound, as behind a real NAT.
+ */
+function chaosIdle_ms(ackTimeout_ms: number): number {
+  return Math.max(120_000, 30 * ackTimeout_ms);
+}
 
 /** Earlier failures named in a failing device's detail at most. */
 const MAX_EARLIER_LISTED = 5;
@@ -28,6 +47,8 @@ interface Tracked {
   spec: FleetDeviceSpec;
   device: Device;
   flash: Flash;
+  /** What slot0 holds before it first boots. */
+  initialVersion: string;
   agentState: string;
   version: string | null;
   updatedAt_wallMs: number | null;
@@ -40,6 +61,11 @@ interface Tracked {
   bricked: boolean;
 }
 
+/** The agents' CoAP ACK timeout (simulated ms): 2 s, floored at `netTimeoutFloor_wallMs` of wall time. */
+function ackTimeoutOf(config: SliceConfig): number {
+  return Math.max(2000, config.netTimeoutFloor_wallMs / config.timeScale);
+}
+
 function wallNow_epochMs(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -48,8 +74,8 @@ export class DeviceSlice {
   private readonly tracked: Tracked[] = [];
   private readonly store = new SectorStore();
   private readonly clock: ScaledClock;
-  /** What slot0 holds before a device first boots. */
-  private readonly initialVersion: string;
+  /** The chaos proxies of this slice's chaos devices (device index → proxy). */
+  private readonly proxies: Map<number, ChaosProxy>;
   private changes = 0;
   private started = 0;
   private stopped = false;
@@ -60,31 +86,73 @@ export class DeviceSlice {
   /** Start ticks that powered nothing on because a thread lagged. */
   private pausedTicks = 0;
 
+  /**
+   * A slice whose chaos devices (spec.chaos set) each get a ChaosProxy in front of the server,
+   * started here (they bind sockets) before the devices are made. Without chaos devices this is
+   * `new DeviceSlice(...)`.
+   */
+  static async create(config: SliceConfig, specs: readonly FleetDeviceSpec[], onUpdated: (index: number, at_wallMs: number) => void): Promise<DeviceSlice> {
+    const clock = new ScaledClock(config.timeScale);
+    const proxies = new Map<number, ChaosProxy>();
+    try {
+      for (const spec of specs) {
+        if (spec.chaos === undefined || spec.chaos === null) continue;
+        const schedule = config.chaos?.schedules[spec.chaos];
+        assert(schedule !== undefined, `device ${spec.identity}: chaos schedule ${spec.chaos} missing`);
+        // labelled by the device: its decisions follow from (its seed, its datagram indices), whatever else runs
+        proxies.set(spec.index, await ChaosProxy.start({ target: { host: config.server.host, port: config.server.port }, seed: spec.seed, clock, schedule, label: spec.identity, maxFlows: CHAOS_MAX_FLOWS, idleTimeout_ms: chaosIdle_ms(ackTimeoutOf(config)), faultLogLimit: 0 }));
+      }
+    } catch (e) {
+      for (const p of proxies.values()) void p.close();
+      throw e;
+    }
+    return new DeviceSlice(config, specs, onUpdated, { clock, proxies });
+  }
+
   constructor(
     private readonly config: SliceConfig,
     specs: readonly FleetDeviceSpec[],
     private readonly onUpdated: (index: number, at_wallMs: number) => void,
+    net?: { clock: ScaledClock; proxies: Map<number, ChaosProxy> },
   ) {
-    this.clock = new ScaledClock(config.timeScale);
-    const board = loadBoard(config.board);
-    this.initialVersion = parseImage(config.initialImage).version;
+    this.clock = net?.clock ?? new ScaledClock(config.timeScale);
+    this.proxies = net?.proxies ?? new Map();
     const keys = config.trustPems.map((pem, i) => publicKeyOf(parseKeyPem(pem, `trusted key ${i}`)));
     const trust = createTrustStore(keys);
-    // One programmed template; every device flash is a copy-on-write clone of it.
-    const template = Flash.create(board, { journal: false });
-    programSlot(template, 'slot0', config.initialImage, 'confirm', config.strategy);
-    if (config.shareSectors) template.intern(this.store);
+    // One programmed template per starting point; every device flash is a copy-on-write clone of one.
+    const boards = new Map<string, BoardProfile>();
+    const templates = new Map<string, { flash: Flash; board: string; version: string }>();
+    const sources = new Map<string, { board: string; image: Uint8Array }>([[DEFAULT_TEMPLATE, { board: config.board, image: config.initialImage }]]);
+    for (const t of config.templates ?? []) sources.set(t.key, { board: t.board, image: t.image });
+    const templateFor = (key: string): { flash: Flash; board: string; version: string } => {
+      const known = templates.get(key);
+      if (known) return known;
+      const src = sources.get(key);
+      assert(src !== undefined, `fleet: no template ${JSON.stringify(key)}`);
+      let board = boards.get(src.board);
+      if (!board) boards.set(src.board, (board = loadBoard(src.board)));
+      const flash = Flash.create(board, { journal: false });
+      programSlot(flash, 'slot0', src.image, 'confirm', config.strategy);
+      if (config.shareSectors) flash.intern(this.store);
+      const made = { flash, board: src.board, version: parseImage(src.image).version };
+      templates.set(key, made);
+      return made;
+    };
     for (const spec of specs) {
-      const flash = template.clone({ journal: false });
-      const t: Tracked = { spec, device: null as unknown as Device, flash, agentState: 'off', version: null, updatedAt_wallMs: null, failures: [], failingSince_ms: null, downloadStarts: 0, powerCuts: 0, bootLoop: false, bricked: false };
+      const template = templateFor(spec.template ?? DEFAULT_TEMPLATE);
+      assert(spec.board === undefined || spec.board === template.board, `device ${spec.identity}: board ${spec.board} but template ${spec.template} is for ${template.board}`);
+      const flash = template.flash.clone({ journal: false });
+      const proxy = this.proxies.get(spec.index);
+      const server = proxy ? { kind: config.server.kind, ...proxy.address } : config.server;
+      const t: Tracked = { spec, device: null as unknown as Device, flash, initialVersion: template.version, agentState: 'off', version: null, updatedAt_wallMs: null, failures: [], failingSince_ms: null, downloadStarts: 0, powerCuts: 0, bootLoop: false, bricked: false };
       t.device = new Device({
         flash,
         strategy: config.strategy,
         trustedKeys: keys,
         clock: this.clock,
         firmware: agentFirmware({
-          server: { ...config.server, identity: spec.identity, psk: spec.psk },
-          board: config.board,
+          server: { ...server, identity: spec.identity, psk: spec.psk },
+          board: template.board,
           strategy: config.strategy,
           trust,
           seed: spec.seed,
@@ -92,7 +160,7 @@ export class DeviceSlice {
           window: config.window,
           // capped at the transport's doubling cap (8 s simulated)
           handshakeTimeout_ms: Math.min(8000, Math.max(1000, config.netTimeoutFloor_wallMs / config.timeScale)),
-          coapTiming: { ackTimeout_ms: Math.max(2000, config.netTimeoutFloor_wallMs / config.timeScale) },
+          coapTiming: { ackTimeout_ms: ackTimeoutOf(config) },
           onEvent: (e) => this.onAgentEvent(t, e),
         }),
       });
@@ -181,7 +249,7 @@ export class DeviceSlice {
   /** The running image, else the last booted one (a device off after a power cut), else slot0's. */
   private versionOf(t: Tracked): string {
     if (t.bricked) return NO_VERSION;
-    return t.device.image?.version ?? t.version ?? this.initialVersion;
+    return t.device.image?.version ?? t.version ?? t.initialVersion;
   }
 
   private failingRow(t: Tracked, state: string, version: string): FailingNow {
@@ -221,6 +289,23 @@ export class DeviceSlice {
         failures: t.failures,
       });
     }
+    // the devices are off; their proxies close in the background (nothing waits on them)
+    for (const p of this.proxies.values()) void p.close();
+    return out;
+  }
+
+  /** The chaos proxies' counters, summed (read before stop() for the final numbers). */
+  chaosTotals(): ChaosTotals {
+    const out = emptyChaosTotals();
+    for (const p of this.proxies.values()) {
+      const s = p.stats();
+      out.devices++;
+      for (const [k, v] of Object.entries(s.faults)) out.faults[k] = (out.faults[k] ?? 0) + (v ?? 0);
+      out.datagrams += s.datagrams.up + s.datagrams.down;
+      out.forwarded += s.forwarded.up + s.forwarded.down;
+      const d = s.dropped;
+      if (d) out.droppedOther += d.overflow + d.flowLimit + d.oversize + d.stale;
+    }
     return out;
   }
 
@@ -238,6 +323,10 @@ export class DeviceSlice {
         break;
       case 'download-start':
         t.downloadStarts++;
+        break;
+      case 'block':
+        // progress without a state change (a slow, lossy download is not a stalled fleet)
+        this.changes++;
         break;
       case 'confirmed':
         if (e.version === this.config.targetVersion) this.markUpdated(t);

@@ -4,6 +4,9 @@
  * `workers: 0`). It builds (or takes) the images, registers the devices and a release rolled out
  * to `rolloutPercent`, runs until every device the rollout targets is updated (or the fleet
  * stalls, or the timeout), and returns counts, update milestones, failures and memory per device.
+ * Device mixes (boards, initial versions: seeded weighted picks per device), network chaos (a
+ * seeded share of the devices behind their own chaos proxy) and scenario files (scenario.ts) only
+ * change what each device starts from and how it reaches the server, never how it runs.
  */
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -12,22 +15,40 @@ import { Worker } from 'node:worker_threads';
 import { ScaledClock } from '../clock.js';
 import { EnvironmentError, InputError, assert } from '../errors.js';
 import { loadBoard } from '../flash/index.js';
-import type { Strategy } from '../flash/types.js';
-import { behaviourTlv, boardTlv, ed25519KeyPemFromSeed, parseImage, parseSigningKeyPem, publicKeyOf, publicKeyToPem, signImage } from '../image/index.js';
+import type { BoardProfile, Strategy } from '../flash/types.js';
+import { behaviourTlv, boardTlv, compareVersions, ed25519KeyPemFromSeed, parseImage, parseSigningKeyPem, parseVersion, publicKeyOf, publicKeyToPem, signImage } from '../image/index.js';
 import type { PublicKey, SigningKey } from '../image/index.js';
+import { validateSchedule } from '../net/proxy/index.js';
+import type { ChaosSchedule } from '../net/proxy/index.js';
 import { Prng, mixSeed } from '../prng.js';
+import type { LoadedScenario } from '../scenario/index.js';
 import { UpdateServer } from '../server/index.js';
 import { inRollout } from '../server/rollout.js';
 import { DeviceSlice } from './devices.js';
 import { LagMeter } from './pace.js';
-import { MAX_DEVICES, checkFileLimit, deviceSpec, milestones, readFileLimit, shardIndices, splitEven, updateOpsEstimate } from './plan.js';
-import type { Shard } from './plan.js';
-import { MAX_FAILING_LISTED, emptyProgress } from './types.js';
-import type { DeviceOutcome, FailingNow, FleetDeviceSpec, FleetResult, FromWorker, SliceConfig, SliceProgress, ToWorker } from './types.js';
+import { MAX_DEVICES, checkFileLimit, chaosSocketsPerDevice, deviceSpec, milestones, pickWeighted, readFileLimit, shardIndices, splitEven, updateOpsEstimate } from './plan.js';
+import type { DeviceMix, Shard, Weighted } from './plan.js';
+import { groupOf, mixOfGroup, scenarioFleet } from './scenario.js';
+import type { ScenarioFleet } from './scenario.js';
+import { MAX_FAILING_LISTED, addChaosTotals, emptyChaosTotals, emptyProgress } from './types.js';
+import type { ChaosTotals, DeviceOutcome, FailingNow, FleetDeviceSpec, FleetResult, FromWorker, MixCount, SliceConfig, SliceProgress, SliceTemplate, ToWorker } from './types.js';
 
 export interface FleetOptions {
-  devices: number;
+  /** Devices in the fleet; with `scenario` optional (default: the sum of its group counts). */
+  devices?: number;
   board?: string;
+  /** Boards with weights (device i's board: a seeded weighted pick); overrides `board`. */
+  boards?: Weighted[];
+  /** Built initial versions ("1.0.0", "0.9.0") with weights, a seeded weighted pick per device; not with `initialImage`. */
+  initialVersions?: Weighted[];
+  /** Probability that a device talks to the server through its own chaos proxy (default 1 with `chaos`, else 0). */
+  chaosRate?: number;
+  /** The chaos proxies' fault schedule (src/net/proxy). */
+  chaos?: ChaosSchedule;
+  /** The schedule as the user wrote it (kept in the result). */
+  chaosSpec?: string;
+  /** A loaded scenario file: groups, images, timeline and network faults (see scenario.ts). */
+  scenario?: LoadedScenario;
   strategy?: Strategy;
   seed?: number;
   /** Share of the devices the release reaches (server-side buckets of identity + release id). Default 100. */
@@ -113,9 +134,11 @@ const START_TICK_WALL_MS = 20;
 /** Power-ons wait while a thread lags more than this (pace.ts); measured as the knee on 2 cores. */
 export const DEFAULT_MAX_LAG_WALL_MS = 25;
 
-function buildImage(key: SigningKey, version: string, board: string, size_bytes: number, slotSize_bytes: number): Uint8Array {
+function buildImage(key: SigningKey, version: string, boardName: string, board: BoardProfile, size_bytes: number): Uint8Array {
   const payload = new Prng(mixSeed(size_bytes, version.charCodeAt(2))).bytes(size_bytes);
-  return signImage(payload, { key, headerSize_bytes: 0x200, padHeader: true, slotSize_bytes, align: 4, version, customTlvs: [behaviourTlv({}), boardTlv(board)] });
+  // a board with a hardware security counter (nrf9160dk) boots only images that carry SEC_CNT: 0 never blocks
+  const counter = board.nvCounter !== undefined && board.nvCounter !== null ? { securityCounter: 0 } : {};
+  return signImage(payload, { key, headerSize_bytes: 0x200, padHeader: true, slotSize_bytes: board.partitions.slot0.size, align: 4, version, customTlvs: [behaviourTlv({}), boardTlv(boardName)], ...counter });
 }
 
 function parseServerUrl(url: string): { kind: 'udp' | 'dtls'; host: string; port: number } {
@@ -147,10 +170,11 @@ interface Stopped {
   outcomes: DeviceOutcome[];
   progress: SliceProgress;
   live: SliceProgress;
+  chaos: ChaosTotals;
 }
 
-function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated: (i: number, t: number) => void): Runner {
-  const slice = new DeviceSlice(config, devices, onUpdated);
+async function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated: (i: number, t: number) => void): Promise<Runner> {
+  const slice = await DeviceSlice.create(config, devices, onUpdated);
   slice.start();
   const r: Runner = {
     get progress() {
@@ -161,8 +185,9 @@ function localRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated:
     },
     async stop() {
       const live = slice.progress();
+      const chaos = slice.chaosTotals();
       const outcomes = slice.stop();
-      return { outcomes, progress: slice.progress(), live };
+      return { outcomes, progress: slice.progress(), live, chaos };
     },
   };
   return r;
@@ -190,7 +215,7 @@ function workerRunner(config: SliceConfig, devices: FleetDeviceSpec[], onUpdated
     else if (m.type === 'updated') onUpdated(m.index, m.at_wallMs);
     else if (m.type === 'done') {
       r.progress = m.progress;
-      done?.({ outcomes: m.outcomes, progress: m.progress, live: m.live });
+      done?.({ outcomes: m.outcomes, progress: m.progress, live: m.live, chaos: m.chaos });
       // its devices are off: nothing left in the thread may keep the process alive
       worker.unref();
       setTimeout(() => void worker.terminate(), 500).unref();
@@ -225,9 +250,10 @@ function sumProgress(list: (SliceProgress | null)[]): SliceProgress {
 }
 
 export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks = {}): Promise<FleetResult> {
-  const n = options.devices;
+  const scen: ScenarioFleet | null = options.scenario ? scenarioFleet(options.scenario, options.devices) : null;
+  const n = scen ? scen.groups.reduce((s, g) => s + g.count, 0) : (options.devices ?? NaN);
   if (!(Number.isInteger(n) && n >= 1 && n <= MAX_DEVICES)) throw new InputError('BAD_ARGUMENT', `--devices: a whole number 1..${MAX_DEVICES}, got ${n}`);
-  const seed = options.seed ?? 1;
+  const seed = options.seed ?? scen?.seed ?? 1;
   const shard = options.shard ?? { index: 1, count: 1 };
   const rollout = options.rolloutPercent ?? 100;
   if (!(rollout >= 0 && rollout <= 100)) throw new InputError('BAD_ARGUMENT', `--rollout: a percentage 0..100, got ${rollout}`);
@@ -235,31 +261,87 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   if (!(scale > 0 && scale <= 1000)) throw new InputError('BAD_ARGUMENT', `--time-scale: a number in (0, 1000], got ${scale}`);
   const powerCutRate = options.powerCutRate ?? 0;
   if (!(powerCutRate >= 0 && powerCutRate <= 1)) throw new InputError('BAD_ARGUMENT', `--power-cut-rate: a probability 0..1, got ${powerCutRate}`);
-  const boardName = options.board ?? 'nrf52840';
-  const board = loadBoard(boardName);
-  const strategy = options.strategy ?? 'swap-move';
+  const chaosRate = options.chaosRate ?? (options.chaos ? 1 : 0);
+  if (!(chaosRate >= 0 && chaosRate <= 1)) throw new InputError('BAD_ARGUMENT', `--chaos-rate: a probability 0..1, got ${chaosRate}`);
+  if (chaosRate > 0 && !options.chaos) throw new InputError('BAD_ARGUMENT', '--chaos-rate: needs --chaos SPEC (the faults the chosen devices meet, e.g. loss=0.1,delay-ms=20)');
+  if (options.chaos) validateSchedule(options.chaos, '--chaos');
+  if (scen && options.chaos) throw new InputError('BAD_ARGUMENT', '--chaos: with --scenario the network faults come from the scenario\'s faults (kind: network, per group)');
+  const boardsW: Weighted[] = scen ? scen.boards.map((name) => ({ name, weight: 1 })) : (options.boards ?? [{ name: options.board ?? 'nrf52840', weight: 1 }]);
+  if (boardsW.length === 0 || new Set(boardsW.map((b) => b.name)).size !== boardsW.length) throw new InputError('BAD_ARGUMENT', `--board: each board once, got ${boardsW.map((b) => b.name).join(', ') || 'none'}`);
+  const boards = new Map(boardsW.map((b) => [b.name, loadBoard(b.name)]));
+  const boardName = boardsW[0]!.name;
+  const strategy = options.strategy ?? scen?.strategy ?? 'swap-move';
   const workers = options.workers ?? Math.max(1, cpus().length - 1);
   if (!(Number.isInteger(workers) && workers >= 0 && workers <= 64)) throw new InputError('BAD_ARGUMENT', `--workers: a whole number 0..64, got ${workers}`);
   const external = options.server ?? null;
   if (external && external.psk.length < n) throw new InputError('BAD_PSK_FILE', `--psk-file: ${n} devices need ${n} identities, the file has ${external.psk.length}`);
+  if (scen && external) throw new InputError('BAD_ARGUMENT', '--server: a --scenario fleet runs its timeline on the embedded server; leave --server out');
 
   const indices = shardIndices(n, shard);
-  // before anything opens a socket: one UDP socket per device must fit the open-file limit
-  checkFileLimit(indices.length, options.fileLimit ?? readFileLimit());
-
   const key = fleetKey(seed);
   const imageSize = options.imageSize_bytes ?? 64 * 1024;
-  if (!(Number.isInteger(imageSize) && imageSize >= 1024 && imageSize <= board.partitions.slot0.size)) throw new InputError('BAD_ARGUMENT', `--image-size: 1024..${board.partitions.slot0.size} bytes, got ${imageSize}`);
-  const initialImage = options.initialImage ?? buildImage(key, '1.0.0', boardName, imageSize, board.partitions.slot0.size);
-  const targetImage = options.targetImage ?? buildImage(key, '1.1.0', boardName, imageSize, board.partitions.slot0.size);
-  const targetVersion = parseImage(targetImage).version;
-  const trustPems = [publicKeyToPem(publicKeyOf(key)), ...(options.trust ?? []).map((k) => publicKeyToPem(k))];
+  const slotSize = Math.min(...[...boards.values()].map((b) => b.partitions.slot0.size));
+  if (!(Number.isInteger(imageSize) && imageSize >= 1024 && imageSize <= slotSize)) throw new InputError('BAD_ARGUMENT', `--image-size: 1024..${slotSize} bytes, got ${imageSize}`);
 
-  const specs = indices.map((index) => deviceSpec({ seed, index, prefix: options.idPrefix ?? 'fleet-', powerCutRate, cutWindow_ops: updateOpsEstimate(imageSize), ...(external ? { psk: external.psk[index]! } : {}) }));
+  // ---- what each device starts from, and the release's image per board ----
+  let templates: SliceTemplate[];
+  let mixOf: (index: number) => DeviceMix;
+  const targetImages = new Map<string, Uint8Array>();
+  let targetVersion: string;
+  if (scen) {
+    templates = scen.templates;
+    targetVersion = scen.targetVersion;
+    mixOf = (index) => mixOfGroup(groupOf(scen.groups, index));
+  } else {
+    if (boardsW.length > 1 && options.targetImage) throw new InputError('BAD_ARGUMENT', '--image: one image file cannot be rolled out to several boards (--board given more than once); leave --image out to roll out a built 1.1.0 per board');
+    if (boardsW.length > 1 && options.initialImage) throw new InputError('BAD_ARGUMENT', '--initial-image: one image file cannot start several boards (--board given more than once); use --initial-version');
+    if (options.initialImage && options.initialVersions) throw new InputError('BAD_ARGUMENT', '--initial-image and --initial-version: give one of them');
+    for (const [name, b] of boards) targetImages.set(name, options.targetImage ?? buildImage(key, '1.1.0', name, b, imageSize));
+    targetVersion = parseImage(targetImages.get(boardName)!).version;
+    const FILE = 'file';
+    const initials: Weighted[] = options.initialImage ? [{ name: FILE, weight: 1 }] : (options.initialVersions ?? [{ name: '1.0.0', weight: 1 }]);
+    if (new Set(initials.map((v) => v.name)).size !== initials.length) throw new InputError('BAD_ARGUMENT', '--initial-version: each version once');
+    templates = [];
+    for (const [name, b] of boards) {
+      for (const v of initials) {
+        let image: Uint8Array;
+        if (v.name === FILE && options.initialImage) image = options.initialImage;
+        else {
+          if (!/^\d{1,3}\.\d{1,3}\.\d{1,5}$/.test(v.name)) throw new InputError('BAD_ARGUMENT', `--initial-version: expected a version like 1.0.0, got ${JSON.stringify(v.name)}`);
+          if (compareVersions(parseVersion(v.name), parseVersion(targetVersion)) >= 0) throw new InputError('BAD_ARGUMENT', `--initial-version ${v.name}: must be older than the release's ${targetVersion}`);
+          image = buildImage(key, v.name, name, b, imageSize);
+        }
+        templates.push({ key: `${name}/${v.name}`, board: name, image });
+      }
+    }
+    mixOf = (index) => {
+      const board = pickWeighted(boardsW, seed, index, 'board');
+      return { board, template: `${board}/${pickWeighted(initials, seed, index, 'initial')}` };
+    };
+  }
+  const initialVersionOf = new Map(templates.map((t) => [t.key, parseImage(t.image).version]));
+  const trustPems = [publicKeyToPem(publicKeyOf(key)), ...[...(options.trust ?? []), ...(scen?.trusted ?? [])].map((k) => publicKeyToPem(k))];
+  const schedules = scen ? scen.schedules : options.chaos ? [options.chaos] : [];
+
+  const specs = indices.map((index) => {
+    const mix = mixOf(index);
+    const chaos = scen ? groupOf(scen.groups, index).chaos : null;
+    return deviceSpec({ seed, index, prefix: options.idPrefix ?? 'fleet-', powerCutRate, cutWindow_ops: updateOpsEstimate(imageSize), mix, chaosRate, chaos, ...(external ? { psk: external.psk[index]! } : {}) });
+  });
+  // before anything opens a socket: one UDP socket per device (and its chaos proxy's) must fit the open-file limit
+  const chaosSockets = specs.reduce((sum, sp) => {
+    if (sp.chaos === undefined || sp.chaos === null) return sum;
+    const sch = schedules[sp.chaos]!;
+    return sum + chaosSocketsPerDevice(Boolean(sch.rebindEvery_ms) || (sch.rebindAt_ms ?? []).length > 0);
+  }, 0);
+  checkFileLimit(indices.length, options.fileLimit ?? readFileLimit(), chaosSockets);
+
   const clock = new ScaledClock(scale);
   let server: UpdateServer | null = null;
   let serverAddr: SliceConfig['server'];
   const releaseId = RELEASE_ID;
+  const timelineTimers: { cancel(): void }[] = [];
+  let timelineError: Error | null = null;
   if (external) {
     serverAddr = parseServerUrl(external.url);
   } else {
@@ -269,26 +351,53 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
       adminPort: null,
       clock,
       offerNewest: false,
-      devices: specs.map((s) => ({ identity: s.identity, key: s.psk, board: boardName, tags: [] })),
+      devices: specs.map((s) => ({ identity: s.identity, key: s.psk, board: s.board ?? boardName, tags: s.tags ?? [] })),
       maxObservers: Math.max(20_000, specs.length * 2 + 64),
       dtls: { maxSessions: specs.length + 256, maxHandshakes: Math.max(1000, specs.length + 64) },
     });
-    const art = await server.model.addArtifact({ package: 'main', bytes: targetImage });
-    await server.model.createRelease({ id: releaseId, artifacts: [art.id], rolloutPercent: rollout });
+    if (scen) {
+      const srv = server;
+      const identitiesOf = (groups: readonly string[]): string[] => specs.filter((sp) => sp.group !== undefined && groups.includes(sp.group)).map((sp) => sp.identity);
+      for (const st of scen.steps) {
+        if (st.at_ms > 0) continue;
+        try {
+          await scen.apply(srv, st.step, identitiesOf);
+        } catch (e) {
+          await srv.close();
+          throw new InputError('BAD_SCENARIO', `${options.scenario?.file ?? 'scenario'}: ${st.where}: the server refused it: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+      for (const st of scen.steps) {
+        if (st.at_ms <= 0) continue;
+        timelineTimers.push(
+          clock.setTimeout(() => {
+            scen.apply(srv, st.step, identitiesOf).catch((e: unknown) => {
+              timelineError = new Error(`${st.where}: the server refused it: ${e instanceof Error ? e.message : String(e)}`);
+            });
+          }, st.at_ms),
+        );
+      }
+    } else {
+      const ids: string[] = [];
+      for (const bytes of targetImages.values()) ids.push((await server.model.addArtifact({ package: 'main', bytes })).id);
+      await server.model.createRelease({ id: releaseId, artifacts: ids, rolloutPercent: rollout });
+    }
     serverAddr = { kind: 'dtls', host: '127.0.0.1', port: server.addresses().dtls!.port };
     callbacks.onServer?.(server);
   }
   // with an external server the rollout is its business: every device counts as targeted
-  const targeted = new Set(specs.filter((s) => external !== null || inRollout(s.identity, releaseId, rollout)).map((s) => s.index));
+  const targeted = new Set(specs.filter((s) => external !== null || (scen ? scen.targets(s) : inRollout(s.identity, releaseId, rollout))).map((s) => s.index));
 
   const rssBefore = process.memoryUsage().rss;
   let peakRss = rssBefore;
   const start_epochMs = performance.timeOrigin + performance.now();
   const config: SliceConfig = {
     server: serverAddr,
-    board: boardName,
+    board: templates[0]!.board,
     strategy,
-    initialImage,
+    initialImage: templates[0]!.image,
+    templates,
+    chaos: schedules.length > 0 ? { schedules } : null,
     targetVersion,
     trustPems,
     timeScale: scale,
@@ -308,7 +417,14 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     if (targeted.has(index) && !updateTimes.has(index)) updateTimes.set(index, t);
   };
   const parts = workers === 0 ? [specs] : splitEven(specs, Math.min(workers, specs.length));
-  const runners = parts.map((part) => (workers === 0 ? localRunner(config, part, onUpdated) : workerRunner(config, part, onUpdated, (e) => (workerError = e))));
+  let runners: Runner[];
+  try {
+    runners = await Promise.all(parts.map((part) => (workers === 0 ? localRunner(config, part, onUpdated) : workerRunner(config, part, onUpdated, (e) => (workerError = e)))));
+  } catch (e) {
+    for (const t of timelineTimers) t.cancel();
+    if (server) await server.close();
+    throw e;
+  }
 
   // the server thread's lag, passed to the workers for pacing their power-ons
   const serverLag = new LagMeter();
@@ -344,7 +460,7 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   // Bounded: every iteration waits PROGRESS_MS and the loop ends at the timeout at the latest.
   for (let i = 0; i < Math.ceil(timeout_ms / PROGRESS_MS) + 1; i++) {
     await new Promise((r) => setTimeout(r, PROGRESS_MS));
-    if (workerError) break;
+    if (workerError || timelineError) break;
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     const p = sumProgress(runners.map((r) => r.progress));
     const now = performance.now();
@@ -361,12 +477,14 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
   const durationMs = performance.now() - wallStart;
   clearInterval(paceTimer);
   serverLag.stop();
+  for (const t of timelineTimers) t.cancel();
   const stopped = await Promise.all(runners.map((r) => r.stop()));
   if (workerError) throw workerError;
   // the final progress: as the devices were just before being powered off
   callbacks.onProgress?.(progressOf(sumProgress(stopped.map((s) => s.live)), performance.now(), true));
   const bytesServed = server ? server.metrics().artifactBytesServed : null;
   if (server) await server.close();
+  if (timelineError) throw timelineError;
 
   const outcomes = stopped.flatMap((s) => s.outcomes);
   const final = sumProgress(stopped.map((s) => s.progress));
@@ -384,6 +502,24 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     }
   }
   const times = [...updateTimes.values()].sort((a, b) => a - b);
+  // per board, initial version and (scenario) group: devices, targeted, updated
+  const byBoard: Record<string, MixCount> = {};
+  const byInitialVersion: Record<string, MixCount> = {};
+  const byGroup: Record<string, MixCount> = {};
+  const count = (into: Record<string, MixCount>, k: string, s: FleetDeviceSpec): void => {
+    const c = (into[k] ??= { devices: 0, targeted: 0, updated: 0 });
+    c.devices++;
+    if (targeted.has(s.index)) c.targeted++;
+    if (updateTimes.has(s.index)) c.updated++;
+  };
+  for (const sp of specs) {
+    count(byBoard, sp.board ?? boardName, sp);
+    count(byInitialVersion, initialVersionOf.get(sp.template ?? '') ?? '?', sp);
+    if (sp.group !== undefined) count(byGroup, sp.group, sp);
+  }
+  const chaosTotals = emptyChaosTotals();
+  for (const st of stopped) addChaosTotals(chaosTotals, st.chaos);
+  assert(chaosTotals.devices === specs.filter((sp) => sp.chaos !== undefined && sp.chaos !== null).length, 'fleet: one chaos proxy per chaos device');
   const bricked = outcomes.filter((o) => o.bricked).length;
   return {
     format: 'ota-sim-fleet/1',
@@ -395,9 +531,9 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     updated: updateTimes.size,
     bricked,
     targetReached: updateTimes.size >= targeted.size,
-    rolloutPercent: rollout,
+    rolloutPercent: scen ? scen.targetPercent : rollout,
     targetVersion,
-    board: boardName,
+    board: boardsW.map((b) => b.name).join('+'),
     durationMs,
     timeScale: scale,
     milestones: milestones(times, targeted.size, scale),
@@ -416,6 +552,12 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     sectorsShared: final.sectorsShared,
     startPausedTicks: final.pausedTicks,
     maxLag_wallMs: config.maxLag_wallMs,
+    byBoard,
+    byInitialVersion,
+    ...(scen ? { byGroup, scenario: scen.name, release: scen.targetRelease } : {}),
+    ...(schedules.length > 0
+      ? { chaosRate: scen ? 0 : chaosRate, chaosSpec: options.chaosSpec ?? JSON.stringify(schedules.length === 1 ? schedules[0] : schedules), chaosDevices: chaosTotals.devices, chaosFaults: chaosTotals.faults, chaosDatagrams: chaosTotals.datagrams }
+      : {}),
   };
 }
 

@@ -5,7 +5,22 @@
  */
 import { InputError } from '../errors.js';
 import { milestones } from './plan.js';
-import type { FleetResult } from './types.js';
+import type { FleetResult, MixCount } from './types.js';
+
+/** Sum per-key counts over shards; undefined when no shard has them (results of older versions). */
+function sumMix(list: (Record<string, MixCount> | undefined)[]): Record<string, MixCount> | undefined {
+  if (list.every((m) => m === undefined)) return undefined;
+  const out: Record<string, MixCount> = {};
+  for (const m of list) {
+    for (const [k, c] of Object.entries(m ?? {})) {
+      const o = (out[k] ??= { devices: 0, targeted: 0, updated: 0 });
+      o.devices += c.devices;
+      o.targeted += c.targeted;
+      o.updated += c.updated;
+    }
+  }
+  return out;
+}
 
 const MAX_FAILING_KEPT = 1000;
 
@@ -29,6 +44,9 @@ export function mergeShards(parts: readonly { result: FleetResult; source: strin
     if (r.seed !== first.seed || r.fleetDevices !== first.fleetDevices || r.shard.count !== first.shard.count || r.targetVersion !== first.targetVersion) {
       throw new InputError('BAD_SHARD_FILE', `${source}: shard of another fleet (seed ${r.seed}, ${r.fleetDevices} devices, ${r.shard.count} shards, target ${r.targetVersion}; ${parts[0]!.source} has seed ${first.seed}, ${first.fleetDevices}, ${first.shard.count}, ${first.targetVersion})`);
     }
+    if (r.board !== first.board || r.scenario !== first.scenario || r.chaosSpec !== first.chaosSpec || r.chaosRate !== first.chaosRate) {
+      throw new InputError('BAD_SHARD_FILE', `${source}: shard of another fleet (boards ${r.board}, scenario ${r.scenario ?? 'none'}, chaos ${r.chaosSpec ?? 'none'} at ${r.chaosRate ?? 0}; ${parts[0]!.source} has ${first.board}, ${first.scenario ?? 'none'}, ${first.chaosSpec ?? 'none'} at ${first.chaosRate ?? 0})`);
+    }
     const dup = seen.get(r.shard.index);
     if (dup !== undefined) throw new InputError('BAD_SHARD_FILE', `${source}: shard ${r.shard.index}/${r.shard.count} is also in ${dup}`);
     seen.set(r.shard.index, source);
@@ -42,6 +60,21 @@ export function mergeShards(parts: readonly { result: FleetResult; source: strin
   const failuresByReason: Record<string, number> = {};
   for (const { result } of parts) for (const [k, v] of Object.entries(result.failuresByReason)) failuresByReason[k] = (failuresByReason[k] ?? 0) + v;
   const times = parts.flatMap((p) => p.result.updateTimes_wallMs).sort((a, b) => a - b);
+  const results = parts.map((p) => p.result);
+  const mixes: Partial<FleetResult> = {};
+  const byBoard = sumMix(results.map((r) => r.byBoard));
+  if (byBoard) mixes.byBoard = byBoard;
+  const byInitialVersion = sumMix(results.map((r) => r.byInitialVersion));
+  if (byInitialVersion) mixes.byInitialVersion = byInitialVersion;
+  const byGroup = sumMix(results.map((r) => r.byGroup));
+  if (byGroup) mixes.byGroup = byGroup;
+  if (results.some((r) => r.chaosDevices !== undefined)) {
+    mixes.chaosDevices = sum((r) => r.chaosDevices ?? 0);
+    mixes.chaosDatagrams = sum((r) => r.chaosDatagrams ?? 0);
+    const faults: Record<string, number> = {};
+    for (const r of results) for (const [k, v] of Object.entries(r.chaosFaults ?? {})) faults[k] = (faults[k] ?? 0) + v;
+    mixes.chaosFaults = faults;
+  }
   const bytes = parts.every((p) => p.result.bytesServed !== null) ? sum((r) => r.bytesServed ?? 0) : null;
   return {
     ...first,
@@ -65,6 +98,7 @@ export function mergeShards(parts: readonly { result: FleetResult; source: strin
     workers: sum((r) => r.workers),
     sectorsStored: sum((r) => r.sectorsStored),
     sectorsShared: sum((r) => r.sectorsShared),
+    ...mixes,
     missingShards: missing,
   } as FleetResult & { missingShards: number[] };
 }

@@ -3,6 +3,7 @@
  * and the fleet's result (what `ota-sim fleet --json` and a shard file carry).
  */
 import type { Strategy } from '../flash/types.js';
+import type { ChaosSchedule } from '../net/proxy/index.js';
 
 /** One device of the fleet: everything about it follows from (fleet seed, index). */
 export interface FleetDeviceSpec {
@@ -12,6 +13,53 @@ export interface FleetDeviceSpec {
   seed: number;
   /** Power cut armed at this many flash ops after power-on (seeded), or null for none. */
   powerCutAfterOps: number | null;
+  /** Board profile (default: SliceConfig.board). */
+  board?: string;
+  /** Key of the template (SliceConfig.templates) it starts from (default: SliceConfig.initialImage). */
+  template?: string;
+  /** Server-side tags (scenario groups). */
+  tags?: string[];
+  /** Scenario group it belongs to. */
+  group?: string;
+  /** Index into SliceConfig.chaos.schedules: it talks to the server through its own chaos proxy; null/absent: directly. */
+  chaos?: number | null;
+}
+
+/** A programmed starting point: devices with this key start as copy-on-write clones of it. */
+export interface SliceTemplate {
+  key: string;
+  board: string;
+  /** Signed image programmed confirmed into slot0. */
+  image: Uint8Array;
+}
+
+/** Network chaos: one seeded ChaosProxy per chosen device, between it and the server. */
+export interface SliceChaos {
+  schedules: ChaosSchedule[];
+}
+
+/** Chaos proxy counters summed over a slice's (or the fleet's) proxies. */
+export interface ChaosTotals {
+  devices: number;
+  /** Fault counters of the proxies (loss, burst-loss, delay, duplicate, reorder, corrupt, blackhole, rebind). */
+  faults: Record<string, number>;
+  /** Datagrams the proxies received (up + down) and forwarded. */
+  datagrams: number;
+  forwarded: number;
+  /** Dropped for reasons other than the schedule (held-queue full, flow limit, oversize, stale). */
+  droppedOther: number;
+}
+
+export function emptyChaosTotals(): ChaosTotals {
+  return { devices: 0, faults: {}, datagrams: 0, forwarded: 0, droppedOther: 0 };
+}
+
+export function addChaosTotals(into: ChaosTotals, t: ChaosTotals): void {
+  into.devices += t.devices;
+  for (const [k, v] of Object.entries(t.faults)) into.faults[k] = (into.faults[k] ?? 0) + v;
+  into.datagrams += t.datagrams;
+  into.forwarded += t.forwarded;
+  into.droppedOther += t.droppedOther;
 }
 
 /** What a worker (or the in-process runner) needs to run its devices. */
@@ -19,8 +67,12 @@ export interface SliceConfig {
   server: { kind: 'udp' | 'dtls'; host: string; port: number };
   board: string;
   strategy: Strategy;
-  /** Signed image programmed confirmed into slot0 of every device. */
+  /** Signed image programmed confirmed into slot0 of every device without a `template`. */
   initialImage: Uint8Array;
+  /** Further starting points (device mixes: one per board and initial version). */
+  templates?: SliceTemplate[];
+  /** Network chaos for the devices with a `chaos` index. */
+  chaos?: SliceChaos | null;
   /** Version ("1.1.0+0") whose confirmation counts as updated. */
   targetVersion: string;
   /** Trusted public keys, SPKI PEM. */
@@ -117,7 +169,7 @@ export type FromWorker =
   | { type: 'progress'; progress: SliceProgress }
   | { type: 'updated'; index: number; at_wallMs: number }
   /** `live`: the progress just before the devices were powered off (`progress`: after). */
-  | { type: 'done'; outcomes: DeviceOutcome[]; progress: SliceProgress; live: SliceProgress }
+  | { type: 'done'; outcomes: DeviceOutcome[]; progress: SliceProgress; live: SliceProgress; chaos: ChaosTotals }
   | { type: 'error'; message: string };
 
 /** Time to reach a share of the expected updates (null: not reached). */
@@ -167,4 +219,26 @@ export interface FleetResult {
   startPausedTicks?: number;
   /** The pacing threshold of the run (wall ms; 0: off). */
   maxLag_wallMs?: number;
+  /** Per board: devices, targeted and updated (device mixes; absent in results of older versions). */
+  byBoard?: Record<string, MixCount>;
+  /** Per initial version ("1.0.0+0"): devices, targeted and updated. */
+  byInitialVersion?: Record<string, MixCount>;
+  /** Per scenario group (--scenario). */
+  byGroup?: Record<string, MixCount>;
+  /** The scenario the fleet came from (--scenario), by name, and its target release's id (the last release step). */
+  scenario?: string;
+  release?: string;
+  /** Probability that a device talks through a chaos proxy (--chaos-rate), and the schedule as given. */
+  chaosRate?: number;
+  chaosSpec?: string;
+  /** Devices behind a chaos proxy, and the proxies' fault counters summed. */
+  chaosDevices?: number;
+  chaosFaults?: Record<string, number>;
+  chaosDatagrams?: number;
+}
+
+export interface MixCount {
+  devices: number;
+  targeted: number;
+  updated: number;
 }
