@@ -161,6 +161,7 @@ export class DeviceSlice {
           // capped at the transport's doubling cap (8 s simulated)
           handshakeTimeout_ms: Math.min(8000, Math.max(1000, config.netTimeoutFloor_wallMs / config.timeScale)),
           coapTiming: { ackTimeout_ms: ackTimeoutOf(config) },
+          pollInterval_ms: config.pollInterval_ms,
           onEvent: (e) => this.onAgentEvent(t, e),
         }),
       });

@@ -86,6 +86,8 @@ export interface FleetOptions {
    * handshakes outrun the server and the retransmissions make it worse.
    */
   startRate_perS?: number;
+  /** Simulated ms between a device's manifest polls (default 600 000: DEFAULT_FLEET_POLL_INTERVAL_MS). */
+  pollInterval_ms?: number;
   /** Power-ons wait while the server's or the devices' event loop lags more than this (wall ms; default 25; 0: no pacing). */
   maxLag_wallMs?: number;
   /** The open-file limit to check against (default: /proc/self/limits). */
@@ -131,6 +133,13 @@ export function fleetKey(seed: number): SigningKey {
 export const RELEASE_ID = 'fleet';
 const PROGRESS_MS = 250;
 const START_TICK_WALL_MS = 20;
+/**
+ * A fleet device's manifest poll, the fallback behind Observe (the agent's own default is 60 s):
+ * every idle device polls for as long as the fleet runs, so at 60 s a 10,000-device fleet at time
+ * scale 0.04 sends ~4,000 polls per wall second and the idle devices starve the updating ones.
+ * Ten minutes is a common production setting; `pollInterval_ms` (`--poll-interval-s`) changes it.
+ */
+export const DEFAULT_FLEET_POLL_INTERVAL_MS = 600_000;
 /** Power-ons wait while a thread lags more than this (pace.ts); measured as the knee on 2 cores. */
 export const DEFAULT_MAX_LAG_WALL_MS = 25;
 
@@ -405,6 +414,7 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     window: options.window ?? 4,
     powerOff_ms: 2000,
     netTimeoutFloor_wallMs: options.netTimeoutFloor_wallMs ?? 1000,
+    pollInterval_ms: options.pollInterval_ms ?? DEFAULT_FLEET_POLL_INTERVAL_MS,
     startBatch: Math.max(1, Math.round(((options.startRate_perS ?? 200) * START_TICK_WALL_MS) / 1000 / Math.max(1, workers))),
     startTick_wallMs: START_TICK_WALL_MS,
     maxLag_wallMs: options.maxLag_wallMs ?? DEFAULT_MAX_LAG_WALL_MS,
@@ -552,6 +562,7 @@ export async function runFleet(options: FleetOptions, callbacks: FleetCallbacks 
     sectorsShared: final.sectorsShared,
     startPausedTicks: final.pausedTicks,
     maxLag_wallMs: config.maxLag_wallMs,
+    pollInterval_ms: config.pollInterval_ms,
     byBoard,
     byInitialVersion,
     ...(scen ? { byGroup, scenario: scen.name, release: scen.targetRelease } : {}),

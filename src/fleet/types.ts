@@ -86,6 +86,8 @@ export interface SliceConfig {
    * server needs, and retransmissions then feed the overload (congestion collapse).
    */
   netTimeoutFloor_wallMs: number;
+  /** Simulated ms between a device's manifest polls (the fallback behind Observe). */
+  pollInterval_ms: number;
   /** Simulated ms a device stays off after a power cut. */
   powerOff_ms: number;
   /** Devices powered on per tick of `startTick_wallMs` while starting (spreads the handshakes). */
@@ -219,6 +221,8 @@ export interface FleetResult {
   startPausedTicks?: number;
   /** The pacing threshold of the run (wall ms; 0: off). */
   maxLag_wallMs?: number;
+  /** Simulated ms between a device's manifest polls. */
+  pollInterval_ms?: number;
   /** Per board: devices, targeted and updated (device mixes; absent in results of older versions). */
   byBoard?: Record<string, MixCount>;
   /** Per initial version ("1.0.0+0"): devices, targeted and updated. */

@@ -38,3 +38,24 @@ describe('runFleet', () => {
     expect(r.failuresByReason['power-cut']).toBe(r.powerCuts);
   }, 180_000);
 });
+
+describe('fleet poll interval', () => {
+  it('reaches every agent: short polls hit the server many times, the fleet default hardly ever', async () => {
+    const polls = async (pollInterval_ms?: number): Promise<number> => {
+      let server: { metrics(): { manifestRequests: number } } | null = null;
+      const r = await runFleet(
+        { devices: 4, workers: 0, seed: 5, timeScale: 0.01, imageSize_bytes: 8 * 1024, timeout_ms: 120_000, ...(pollInterval_ms !== undefined ? { pollInterval_ms } : {}) },
+        { onServer: (s) => (server = s) },
+      );
+      expect(r.updated).toBe(4);
+      expect(r.pollInterval_ms).toBe(pollInterval_ms ?? 600_000);
+      return server!.metrics().manifestRequests;
+    };
+    // 600 s simulated = 6 wall s: only the registrations (and re-registrations after the test boot)
+    const rare = await polls();
+    expect(rare).toBeLessThan(4 * 4);
+    // 1 s simulated = 10 wall ms between polls: many per device over the same run
+    const often = await polls(1000);
+    expect(often).toBeGreaterThan(rare + 4 * 3);
+  }, 180_000);
+});

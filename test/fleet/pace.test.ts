@@ -56,6 +56,7 @@ describe('fleet pacing', () => {
       blockSize_bytes: 1024,
       window: 4,
       netTimeoutFloor_wallMs: 1000,
+      pollInterval_ms: 60_000,
       powerOff_ms: 2000,
       startBatch: 1,
       startTick_wallMs: 20,
