@@ -100,7 +100,7 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       .option('window', { type: 'string', default: '4', describe: 'outstanding block requests per device' })
       .option('share-sectors', { type: 'boolean', default: true, describe: 'share identical flash sectors between devices (--no-share-sectors to measure without)' })
       .option('start-rate', { type: 'string', default: '200', describe: 'devices powered on per wall second (spreads the DTLS handshakes)' })
-      .option('poll-interval-s', { type: 'string', default: '600', describe: 'simulated seconds between a device\'s manifest polls (the fallback behind Observe; the agent\'s own default is 60)' })
+      .option('poll-interval-s', { type: 'string', default: '300', describe: 'simulated seconds between a device\'s manifest polls (the fallback behind Observe; the agent\'s own default is 60)' })
       .option('max-lag-ms', { type: 'string', default: '25', describe: 'power devices on only while the server\'s and the devices\' event loops lag less than this (wall ms; 0: no pacing)' })
       .option('timeout-s', { type: 'string', default: '600', describe: 'give up after this many wall seconds' })
       .option('stall-s', { type: 'string', default: '15', describe: 'stop when nothing changed for this many wall seconds' })

@@ -86,7 +86,7 @@ export interface FleetOptions {
    * handshakes outrun the server and the retransmissions make it worse.
    */
   startRate_perS?: number;
-  /** Simulated ms between a device's manifest polls (default 600 000: DEFAULT_FLEET_POLL_INTERVAL_MS). */
+  /** Simulated ms between a device's manifest polls (default 300 000: DEFAULT_FLEET_POLL_INTERVAL_MS). */
   pollInterval_ms?: number;
   /** Power-ons wait while the server's or the devices' event loop lags more than this (wall ms; default 25; 0: no pacing). */
   maxLag_wallMs?: number;
@@ -137,9 +137,11 @@ const START_TICK_WALL_MS = 20;
  * A fleet device's manifest poll, the fallback behind Observe (the agent's own default is 60 s):
  * every idle device polls for as long as the fleet runs, so at 60 s a 10,000-device fleet at time
  * scale 0.04 sends ~4,000 polls per wall second and the idle devices starve the updating ones.
- * Ten minutes is a common production setting; `pollInterval_ms` (`--poll-interval-s`) changes it.
+ * Five minutes keeps that load small and stays under the server's DTLS idle timeout (600 s), so
+ * a poll keeps the session (at 600 s every idle device lost its session and handshook again, in
+ * waves); `pollInterval_ms` (`--poll-interval-s`) changes it.
  */
-export const DEFAULT_FLEET_POLL_INTERVAL_MS = 600_000;
+export const DEFAULT_FLEET_POLL_INTERVAL_MS = 300_000;
 /** Power-ons wait while a thread lags more than this (pace.ts); measured as the knee on 2 cores. */
 export const DEFAULT_MAX_LAG_WALL_MS = 25;
 

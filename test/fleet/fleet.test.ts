@@ -48,10 +48,10 @@ describe('fleet poll interval', () => {
         { onServer: (s) => (server = s) },
       );
       expect(r.updated).toBe(4);
-      expect(r.pollInterval_ms).toBe(pollInterval_ms ?? 600_000);
+      expect(r.pollInterval_ms).toBe(pollInterval_ms ?? 300_000);
       return server!.metrics().manifestRequests;
     };
-    // 600 s simulated = 6 wall s: only the registrations (and re-registrations after the test boot)
+    // 300 s simulated = 3 wall s: hardly more than the registrations (and re-registrations after the test boot)
     const rare = await polls();
     expect(rare).toBeLessThan(4 * 4);
     // 1 s simulated = 10 wall ms between polls: many per device over the same run
