@@ -11,6 +11,7 @@ import type { Strategy } from '../flash/types.js';
 import type { PublicKey } from '../image/index.js';
 import { validateSchedule } from '../net/proxy/index.js';
 import type { ChaosSchedule } from '../net/proxy/index.js';
+import { addNetworkFault } from '../scenario/chaos-schedule.js';
 import type { LoadedScenario, TimelineStepSpec } from '../scenario/index.js';
 import { inRollout } from '../server/rollout.js';
 import type { UpdateServer } from '../server/index.js';
@@ -77,18 +78,7 @@ export function scenarioFleet(loaded: LoadedScenario, devices: number | undefine
     }
     if (f.blackholeAtBlock !== undefined) refuse(file, `faults[${i}].blackholeAtBlock`, 'a blackhole at a download block of one device does not map to a fleet; use blackholes (at simulated times)');
     if (f.rebindAtBlock !== undefined) refuse(file, `faults[${i}].rebindAtBlock`, 'a rebind at a download block of one device does not map to a fleet; use rebindAt_ms or rebindEvery_ms');
-    const schedule: ChaosSchedule = {};
-    if (f.loss !== undefined) schedule.loss = f.loss;
-    if (f.burst !== undefined) schedule.burst = f.burst;
-    if (f.delay_ms !== undefined) schedule.delay_ms = f.delay_ms;
-    if (f.jitter_ms !== undefined) schedule.jitter_ms = f.jitter_ms;
-    if (f.duplicate !== undefined) schedule.duplicate = f.duplicate;
-    if (f.reorder !== undefined) schedule.reorder = f.reorder;
-    if (f.corrupt !== undefined) schedule.corrupt = f.corrupt;
-    if (f.blackholes !== undefined) schedule.blackholes = f.blackholes;
-    if (f.rebindEvery_ms !== undefined) schedule.rebindEvery_ms = f.rebindEvery_ms;
-    if (f.rebindAt_ms !== undefined) schedule.rebindAt_ms = f.rebindAt_ms;
-    if (f.directions !== undefined) schedule.directions = f.directions;
+    const schedule: ChaosSchedule = addNetworkFault({}, f);
     try {
       validateSchedule(schedule, `faults[${i}]`);
     } catch (e) {

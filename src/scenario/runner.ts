@@ -35,6 +35,7 @@ import { checkOracle, mergeInvariants } from './oracle.js';
 import type { OracleExpectation } from './oracle.js';
 import { DeviceRecorder } from './recorder.js';
 import type { DeviceResult, ExpectationResult, InvariantResult, ScenarioResult, Violation } from './result.js';
+import { addNetworkFault } from './chaos-schedule.js';
 import type { FaultSpec, GroupSpec } from './schema.js';
 
 export interface RunScenarioOptions {
@@ -337,19 +338,7 @@ export async function runScenario(source: LoadedScenario | string | object, opts
         const net = faults.filter((f): f is Extract<FaultSpec, { kind: 'network' }> => f.kind === 'network' && appliesTo(f.devices, d));
         if (net.length > 0) {
           const schedule: ChaosSchedule = {};
-          for (const f of net) {
-            if (f.loss !== undefined) schedule.loss = f.loss;
-            if (f.burst !== undefined) schedule.burst = f.burst;
-            if (f.delay_ms !== undefined) schedule.delay_ms = f.delay_ms;
-            if (f.jitter_ms !== undefined) schedule.jitter_ms = f.jitter_ms;
-            if (f.duplicate !== undefined) schedule.duplicate = f.duplicate;
-            if (f.reorder !== undefined) schedule.reorder = f.reorder;
-            if (f.corrupt !== undefined) schedule.corrupt = f.corrupt;
-            if (f.blackholes !== undefined) schedule.blackholes = [...(schedule.blackholes ?? []), ...f.blackholes];
-            if (f.rebindEvery_ms !== undefined) schedule.rebindEvery_ms = f.rebindEvery_ms;
-            if (f.rebindAt_ms !== undefined) schedule.rebindAt_ms = [...(schedule.rebindAt_ms ?? []), ...f.rebindAt_ms];
-            if (f.directions !== undefined) schedule.directions = f.directions;
-          }
+          for (const f of net) addNetworkFault(schedule, f);
           closers.push(() => d.proxy?.close());
           d.proxy = await ChaosProxy.start({
             target,
