@@ -15,6 +15,7 @@ import { hasLibcoap, startLibcoapServer } from '../net/libcoap.js';
 import { IDENTITY, KEY, echoServer } from './helpers.js';
 import { Relay } from './relay.js';
 import type { Decide } from './relay.js';
+import { waitUntil } from '../helpers/wait.js';
 
 let cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -52,17 +53,6 @@ function inbox(t: DtlsTransport): { got: string[]; next(timeout_ms?: number): Pr
   };
 }
 
-function waitUntil(pred: () => boolean, what: string, timeout_ms = 5000): Promise<void> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (pred()) resolve();
-      else if (performance.now() - start > timeout_ms) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 describe('DtlsTransport record layer against our DTLS server (CCM_8)', () => {
   it('takes over after the handshake: data both ways, and our records carry epoch‖seq as the explicit nonce', async () => {

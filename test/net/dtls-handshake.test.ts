@@ -20,6 +20,7 @@ import type { DtlsHandshakeBackend } from '../../src/net/dtls-transport.js';
 import type { TransportCloseReason } from '../../src/net/transport.js';
 import { Prng } from '../../src/prng.js';
 import { Relay } from '../dtls/relay.js';
+import { waitUntil } from '../helpers/wait.js';
 
 const IDENTITY = 'device-0001';
 const KEY = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
@@ -45,17 +46,6 @@ async function coapsServer(options: Partial<DtlsServerOptions> = {}): Promise<{ 
   return { server, port, sessions, closed };
 }
 
-function waitUntil(pred: () => boolean, what: string, timeout_ms = 10_000): Promise<void> {
-  const start = performance.now();
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (pred()) resolve();
-      else if (performance.now() - start > timeout_ms) reject(new Error(`timed out waiting for ${what}`));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
