@@ -33,7 +33,7 @@ export interface DtlsCoapSocketOptions {
    * the request on. Called once per new request (after deduplication); its reply is cached for
    * duplicates like node-coap's.
    */
-  intercept?: (request: Buffer, peer: { identity: string; address: string; port: number }) => Buffer | null;
+  intercept?: (request: Buffer, session: DtlsSession, from: RemoteInfo) => Buffer | null;
 }
 
 export type SendCallback = (error: Error | null, bytes: number) => void;
@@ -116,7 +116,7 @@ export class DtlsCoapSocket extends EventEmitter {
       }
       const entry: DedupEntry = { at_ms: this.clock.now(), reply: null };
       this.dedup.set(key, entry);
-      const answer = h.type === TYPE_CON && this.intercept ? this.intercept(data, { identity: session.identity.toString('utf8'), address: rinfo.address, port: rinfo.port }) : null;
+      const answer = h.type === TYPE_CON && this.intercept ? this.intercept(data, session, rinfo) : null;
       if (answer !== null) {
         entry.reply = ownedCopy(answer);
         session.send(answer);

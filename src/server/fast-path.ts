@@ -11,6 +11,8 @@
  * else, including every error and every Observe registration, goes to node-coap as before.
  * DtlsCoapSocket has already deduplicated the request and caches this reply for retransmissions.
  */
+import type { RemoteInfo } from 'node:dgram';
+import type { DtlsSession } from '../dtls/index.js';
 import { decodeMessage, encodeMessage } from '../net/message.js';
 import { OptionNumber, encodeUint } from '../net/options.js';
 import type { CoapOption } from '../net/options.js';
@@ -27,12 +29,6 @@ const CBOR_VALUE = encodeUint(CBOR_FORMAT);
 
 type Counters = Pick<ServerMetrics, 'blocksServed' | 'artifactBytesServed' | 'manifestRequests'> & { requests: { dtls: number } };
 
-/** Who sent the request: its DTLS session's PSK identity and where from. */
-export interface FastPathPeer {
-  identity: string;
-  address: string;
-  port: number;
-}
 
 export interface FastPathDeps {
   model: UpdateModel;
@@ -42,9 +38,9 @@ export interface FastPathDeps {
 }
 
 /** A function that answers a request datagram with the reply datagram, or null: let node-coap handle it. */
-export function dtlsFastPath(deps: FastPathDeps): (datagram: Buffer, peer: FastPathPeer) => Buffer | null {
+export function dtlsFastPath(deps: FastPathDeps): (datagram: Buffer, session: DtlsSession, from: RemoteInfo) => Buffer | null {
   const { model, observers, counters, defaultBlock_bytes } = deps;
-  return (datagram, peer) => {
+  return (datagram, session, from) => {
     // cheap pre-checks on the fixed header: CON (type 0), GET (code 0.01)
     if (datagram.length < 4 || datagram[1] !== 0x01 || ((datagram[0] as number) & 0x30) !== 0) return null;
     const m = decodeMessage(datagram);
@@ -62,10 +58,11 @@ export function dtlsFastPath(deps: FastPathDeps): (datagram: Buffer, peer: FastP
       // as CoapResources.desired() without Observe: a plain poll (it ends an observation with its token)
       counters.requests.dtls++;
       counters.manifestRequests++;
-      model.touch(peer.identity);
-      observers.remove(`dtls|${peer.address}:${peer.port}|${m.token.toString('hex')}`);
+      const identity = session.identity.toString('utf8');
+      model.touch(identity);
+      observers.remove(`dtls|${from.address}:${from.port}|${m.token.toString('hex')}`);
       const options: CoapOption[] = [{ number: OptionNumber.ContentFormat, value: CBOR_VALUE }];
-      return encodeMessage({ type: 'ACK', code: '2.05', messageId: m.messageId, token: m.token, options, payload: model.manifestFor(peer.identity) });
+      return encodeMessage({ type: 'ACK', code: '2.05', messageId: m.messageId, token: m.token, options, payload: model.manifestFor(identity) });
     }
     if (!path.startsWith(ARTIFACT_PREFIX)) return null;
     const a = artifactAnswer(model, path, block2, askedSize2, defaultBlock_bytes);
