@@ -30,6 +30,7 @@ import { boardOf, createFlash } from './flash.js';
 import type { BoardRef } from './flash.js';
 import { isServerHandle } from './server.js';
 import type { ServerHandle } from './server.js';
+import { ALL_STRATEGIES } from '../flash/types.js';
 
 /** Agent settings a caller may change (the rest comes from the device options). */
 export type DeviceAgentOptions = Omit<AgentConfig, 'server' | 'board' | 'strategy' | 'trust' | 'seed' | 'onEvent'>;
@@ -163,7 +164,7 @@ export interface DeviceHandle {
   close(): Promise<void>;
 }
 
-const STRATEGIES: readonly Strategy[] = ['swap-move', 'swap-scratch', 'overwrite-only', 'swap-offset'];
+const STRATEGIES = ALL_STRATEGIES;
 const DEFAULT_OFF_MS = 1000;
 const DEFAULT_WAIT_MS = 30_000;
 const MAX_WAIT_MS = 3_600_000;

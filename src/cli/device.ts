@@ -19,6 +19,7 @@ import type { Strategy } from '../flash/types.js';
 import { createTrustStore, parseKeyPem, publicKeyOf } from '../image/index.js';
 import { emit, parseIntArg } from './output.js';
 import type { GlobalArgs } from './output.js';
+import { ALL_STRATEGIES } from '../flash/types.js';
 
 interface DeviceArgs extends GlobalArgs {
   server: string;
@@ -40,7 +41,7 @@ interface DeviceArgs extends GlobalArgs {
   'dtls-handshake': string;
 }
 
-const STRATEGIES: readonly Strategy[] = ['swap-move', 'swap-scratch', 'overwrite-only', 'swap-offset'];
+const STRATEGIES = ALL_STRATEGIES;
 /** Real milliseconds without a state change after which an idle agent counts as settled. */
 const SETTLE_MS = 1000;
 

@@ -20,8 +20,9 @@ import { emit, parseIntArg } from './output.js';
 import type { GlobalArgs } from './output.js';
 import { createTrustStore, parseKeyPem } from '../image/index.js';
 import type { TrustStore } from '../image/index.js';
+import { ALL_STRATEGIES } from '../flash/types.js';
 
-export const STRATEGIES: readonly Strategy[] = ['overwrite-only', 'swap-scratch', 'swap-move', 'swap-offset'];
+export const STRATEGIES = ALL_STRATEGIES;
 
 interface BoardArgs extends GlobalArgs {
   board?: string;

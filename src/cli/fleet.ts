@@ -23,6 +23,7 @@ import { emit, parseIntArg } from './output.js';
 import { scheduleFromArgs } from './proxy.js';
 import { reportCommand } from './report-merge.js';
 import type { GlobalArgs } from './output.js';
+import { STRATEGIES } from '../scenario/schema.js';
 
 interface FleetArgs extends GlobalArgs {
   devices?: string;
@@ -116,7 +117,7 @@ export const fleetCommand: CommandModule<GlobalArgs, FleetArgs> = {
       }
     } else if (argv.devices === undefined) throw new InputError('BAD_ARGUMENT', '--devices: required (the number of devices in the fleet), unless --scenario gives the groups');
     const strategy = (argv.strategy ?? 'swap-move') as Strategy;
-    if (!['swap-move', 'swap-scratch', 'overwrite-only'].includes(strategy)) throw new InputError('BAD_ARGUMENT', '--strategy: swap-move, swap-scratch or overwrite-only');
+    if (!(STRATEGIES as readonly string[]).includes(strategy)) throw new InputError('BAD_ARGUMENT', `--strategy: ${STRATEGIES.join(', ')}`);
     let server: FleetOptions['server'] = null;
     if (argv.server !== undefined) {
       if (argv['psk-file'] === undefined) throw new InputError('BAD_ARGUMENT', '--server needs --psk-file (identity,key per device)');

@@ -31,6 +31,8 @@ export interface Partition {
 }
 
 export type Strategy = 'overwrite-only' | 'swap-scratch' | 'swap-move' | 'swap-offset';
+/** Every strategy a board profile can name (the bootloader model runs the first three). */
+export const ALL_STRATEGIES: readonly Strategy[] = ['overwrite-only', 'swap-scratch', 'swap-move', 'swap-offset'];
 
 export interface McubootSettings {
   maxSectors: number; // BOOT_MAX_IMG_SECTORS
