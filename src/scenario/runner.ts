@@ -186,9 +186,14 @@ export async function runScenario(source: LoadedScenario | string | object, opts
   const wallLimit_ms = (spec.wallLimit_s ?? DEFAULT_WALL_LIMIT_S) * 1000;
   // After a server restart a device learns of new releases only by its poll (its observation died
   // with the server), so an idle device counts as settled only after two poll intervals (the
-  // first poll may only find the session gone and reconnect).
+  // first poll may only find the session gone and reconnect). Behind a network fault the reply to
+  // its Observe registration or a notification may be lost for good: the next poll is how it
+  // learns, so an idle device counts as settled only after one poll interval.
   const maxPoll_ms = Math.max(...spec.groups.map((g) => g.agent?.pollInterval_ms ?? DEFAULT_POLL_MS));
-  const settle_ms = spec.settle_ms ?? ((spec.faults ?? []).some((f) => f.kind === 'server-restart') ? Math.max(DEFAULT_SETTLE_MS, 2 * maxPoll_ms + 20_000) : DEFAULT_SETTLE_MS);
+  const faultKinds = new Set((spec.faults ?? []).map((f) => f.kind));
+  const settle_ms =
+    spec.settle_ms ??
+    (faultKinds.has('server-restart') ? Math.max(DEFAULT_SETTLE_MS, 2 * maxPoll_ms + 20_000) : faultKinds.has('network') ? Math.max(DEFAULT_SETTLE_MS, maxPoll_ms + 20_000) : DEFAULT_SETTLE_MS);
   const replay = replayCommand(loaded.file, seed, opts.timeScale);
   const wallStart = performance.now();
   const clock = new ScaledClock(timeScale);
